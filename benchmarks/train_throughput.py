@@ -1,0 +1,253 @@
+"""Training throughput: electra_keras beside the Hugging Face PyTorch approach.
+
+Measures tokens per second of one full ELECTRA training step (masking,
+generator, sampling, discriminator, both losses, backward, clipping, AdamW)
+at the same sizes on the same machine, in one command:
+
+- `electra_keras`: `ElectraPretrainer.train_step` (TensorFlow backend), the
+  generator's MLM head computed only at the masked positions.
+- `hf_pytorch`: the wrapper the community uses today (as in
+  richarddwang/electra_pytorch): Hugging Face `ElectraForMaskedLM` +
+  `ElectraForPreTraining` with tied embeddings, the generator's logits over
+  every position, Gumbel sampling at the masked ones, `torch.optim.AdamW`.
+
+Each framework runs in its own subprocess (their thread pools would fight in
+one), alternating for `--rounds` rounds; the table gives the median. Needs
+`pip install -e .[benchmarks]` (torch, transformers).
+
+Example:
+    ```
+    python benchmarks/train_throughput.py --config small --batch-size 32 --steps 10
+    ```
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def model_sizes(config_name):
+    sys.path.insert(0, str(ROOT))
+    from electra_keras.config import ElectraConfig
+
+    config = ElectraConfig.from_yaml(ROOT / "configs" / f"{config_name}.yaml")
+    return config
+
+
+def run_electra_keras(args):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import numpy as np
+    import tensorflow as tf
+
+    from electra_keras.optimization import build_optimizer
+    from electra_keras.pretrainer import ElectraPretrainer
+
+    config = model_sizes(args.config)
+    config.model.vocabulary_size = args.vocabulary_size
+    pretrainer = ElectraPretrainer(
+        config.model, config.objective, mask_token_id=4, special_token_ids=[0, 2, 3, 4]
+    )
+    pretrainer.compile(
+        optimizer=build_optimizer(config.optimizer, 1000), jit_compile=args.jit_compile
+    )
+    batch = synthetic_batch(np, args.batch_size, args.sequence_length, args.vocabulary_size)
+    dataset = tf.data.Dataset.from_tensors(batch).repeat()
+    iterator = iter(dataset)
+    pretrainer.make_train_function()
+    train_function = pretrainer.train_function
+    for _ in range(args.warmup):
+        train_function(iterator)
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        logs = train_function(iterator)
+    float(logs["loss"])
+    return time.perf_counter() - start
+
+
+def run_hf_pytorch(args):
+    import numpy as np
+    import torch
+    import transformers
+
+    torch.set_num_threads(os.cpu_count())
+    config = model_sizes(args.config)
+    m = config.model
+    common = dict(
+        vocab_size=args.vocabulary_size,
+        embedding_size=m.embedding_size,
+        num_hidden_layers=m.num_layers,
+        max_position_embeddings=m.max_position_embeddings,
+        hidden_act="gelu_new",  # tanh-approximate, as electra_keras
+        hidden_dropout_prob=m.dropout,
+        attention_probs_dropout_prob=m.dropout,
+    )
+    generator = transformers.ElectraForMaskedLM(
+        transformers.ElectraConfig(
+            hidden_size=m.generator_hidden_size,
+            num_attention_heads=m.generator_num_heads,
+            intermediate_size=m.generator_intermediate_size,
+            **common,
+        )
+    )
+    discriminator = transformers.ElectraForPreTraining(
+        transformers.ElectraConfig(
+            hidden_size=m.hidden_size,
+            num_attention_heads=m.num_heads,
+            intermediate_size=m.intermediate_size,
+            **common,
+        )
+    )
+    # Tie the whole embedding block and the generator's output matrix.
+    generator.electra.embeddings = discriminator.electra.embeddings
+    generator.generator_lm_head.weight = discriminator.electra.embeddings.word_embeddings.weight
+    parameters = {id(p): p for p in list(generator.parameters()) + list(discriminator.parameters())}
+    optimizer = torch.optim.AdamW(
+        parameters.values(), lr=config.optimizer.learning_rate, betas=(0.9, 0.999),
+        eps=1e-6, weight_decay=0.01,
+    )
+    batch = synthetic_batch(np, args.batch_size, args.sequence_length, args.vocabulary_size)
+    token_ids = torch.from_numpy(batch["token_ids"]).long()
+    segment_ids = torch.from_numpy(batch["segment_ids"]).long()
+    attention_mask = torch.from_numpy(batch["padding_mask"]).long()
+    special = (token_ids == 0) | (token_ids == 2) | (token_ids == 3) | (token_ids == 4)
+
+    def step():
+        # Masking: 15% of real tokens, 85% [MASK], 15% kept.
+        probability = torch.full(token_ids.shape, config.objective.mask_probability)
+        probability.masked_fill_(special | (attention_mask == 0), 0.0)
+        is_masked = torch.bernoulli(probability).bool()
+        use_mask_token = torch.bernoulli(torch.full(token_ids.shape, 0.85)).bool() & is_masked
+        generator_input = token_ids.masked_fill(use_mask_token, 4)
+        generator_logits = generator(
+            input_ids=generator_input, attention_mask=attention_mask, token_type_ids=segment_ids
+        ).logits  # every position: [batch, length, vocabulary]
+        masked_logits = generator_logits[is_masked]
+        mlm_loss = torch.nn.functional.cross_entropy(masked_logits, token_ids[is_masked])
+        with torch.no_grad():
+            uniform = torch.rand_like(masked_logits)
+            gumbel = -torch.log(-torch.log(uniform + 1e-9) + 1e-9)
+            sampled = (masked_logits + gumbel).argmax(dim=-1)
+        corrupted = token_ids.clone()
+        corrupted[is_masked] = sampled
+        labels = (corrupted != token_ids).float()
+        discriminator_logits = discriminator(
+            input_ids=corrupted, attention_mask=attention_mask, token_type_ids=segment_ids
+        ).logits
+        active = attention_mask.bool()
+        disc_loss = torch.nn.functional.binary_cross_entropy_with_logits(
+            discriminator_logits[active], labels[active]
+        )
+        loss = mlm_loss + 50.0 * disc_loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(parameters.values(), 1.0)
+        optimizer.step()
+        return loss
+
+    generator.train()
+    discriminator.train()
+    for _ in range(args.warmup):
+        step()
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        loss = step()
+    float(loss)
+    return time.perf_counter() - start
+
+
+def synthetic_batch(np, batch_size, sequence_length, vocabulary_size):
+    """Random tokens framed like packed data: [CLS] A [SEP] B [SEP]."""
+    rng = np.random.default_rng(0)
+    token_ids = rng.integers(5, vocabulary_size, (batch_size, sequence_length)).astype("int32")
+    half = sequence_length // 2
+    token_ids[:, 0] = 2
+    token_ids[:, half] = 3
+    token_ids[:, -1] = 3
+    segment_ids = np.zeros_like(token_ids)
+    segment_ids[:, half + 1 :] = 1
+    return {
+        "token_ids": token_ids,
+        "segment_ids": segment_ids,
+        "padding_mask": np.ones_like(token_ids),
+    }
+
+
+IMPLEMENTATIONS = {"electra_keras": run_electra_keras, "hf_pytorch": run_hf_pytorch}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="small")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--sequence-length", type=int, default=128)
+    parser.add_argument("--vocabulary-size", type=int, default=30522)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--jit-compile", action="store_true")
+    parser.add_argument(
+        "--implementations", default="electra_keras,hf_pytorch",
+        help="comma-separated subset of " + ",".join(IMPLEMENTATIONS),
+    )
+    parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "train_throughput.json"))
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main():
+    args = parse_args()
+    if args.worker:
+        print(json.dumps({"seconds": IMPLEMENTATIONS[args.worker](args)}))
+        return
+    names = args.implementations.split(",")
+    seconds = {name: [] for name in names}
+    for _ in range(args.rounds):
+        for name in names:
+            command = [sys.executable, __file__, *sys.argv[1:], "--worker", name]
+            result = subprocess.run(
+                command, capture_output=True, text=True, check=False,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+            )
+            if result.returncode:
+                sys.exit(f"{name} failed:\n{result.stderr[-3000:]}")
+            seconds[name].append(json.loads(result.stdout.strip().splitlines()[-1])["seconds"])
+    tokens = args.batch_size * args.sequence_length * args.steps
+    rows = []
+    for name in names:
+        median = statistics.median(seconds[name])
+        rows.append(
+            {
+                "implementation": name,
+                "tokens_per_second": tokens / median,
+                "step_seconds": median / args.steps,
+                "all_round_seconds": seconds[name],
+            }
+        )
+    baseline = next((r for r in rows if r["implementation"] == "hf_pytorch"), None)
+    print(
+        f"config={args.config} batch={args.batch_size} seq={args.sequence_length} "
+        f"steps={args.steps} rounds={args.rounds} cpus={os.cpu_count()}"
+    )
+    print(f"{'implementation':<16}{'tokens/s':>12}{'s/step':>10}{'vs hf_pytorch':>15}")
+    for row in rows:
+        ratio = row["tokens_per_second"] / baseline["tokens_per_second"] if baseline else float("nan")
+        row["speedup_vs_hf_pytorch"] = ratio
+        print(
+            f"{row['implementation']:<16}{row['tokens_per_second']:>12.0f}"
+            f"{row['step_seconds']:>10.3f}{ratio:>14.2f}x"
+        )
+    output = pathlib.Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps({"arguments": vars(args), "results": rows}, indent=2))
+    print(f"wrote {output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,395 @@
+"""ELECTRA encoders built from keras-hub layers, sharing one embedding block.
+
+The discriminator and the generator are two `ElectraEncoder`s that call the
+same `ElectraEmbedding` layer (word, position and segment embeddings and the
+embedding LayerNorm: the official `untied_generator_embeddings=False`). Each
+encoder has its own projection from embedding width to hidden width.
+
+The discriminator's weights map one to one onto
+`keras_hub.models.ElectraBackbone` (`to_keras_hub_backbone`).
+"""
+
+import keras
+import keras_hub
+from keras import ops
+from keras_hub.layers import PositionEmbedding
+from keras_hub.layers import TransformerEncoder
+
+
+def activation_by_name(name):
+    """Returns the gelu variant named in `ModelConfig.hidden_activation`.
+
+    Example:
+    ```python
+    gelu = electra_keras.modeling.activation_by_name("gelu_approximate")
+    ```
+    """
+    if name == "gelu_approximate":
+        return keras_hub.src.utils.keras_utils.gelu_approximate
+    if name == "gelu":
+        return keras.activations.gelu
+    raise ValueError(f"hidden_activation must be 'gelu_approximate' or 'gelu', got {name!r}")
+
+
+def _initializer(initializer_range):
+    return keras.initializers.TruncatedNormal(stddev=initializer_range)
+
+
+@keras.saving.register_keras_serializable(package="electra_keras")
+class ElectraEmbedding(keras.layers.Layer):
+    """Token, position and segment embeddings, summed, normalised, dropped out.
+
+    One instance is shared by the generator and the discriminator.
+
+    Args:
+        vocabulary_size: int, number of WordPiece tokens.
+        embedding_dim: int, width of the embeddings.
+        max_sequence_length: int, size of the position table.
+        num_segments: int, number of segment (token type) ids.
+        dropout: float, dropout after the LayerNorm.
+        initializer_range: float, stddev of the truncated-normal initializer.
+
+    Example:
+    ```python
+    embedding = electra_keras.modeling.ElectraEmbedding(vocabulary_size=1000, embedding_dim=64)
+    x = embedding(np.ones((2, 8), "int32"), np.zeros((2, 8), "int32"))
+    ```
+    """
+
+    def __init__(
+        self,
+        vocabulary_size,
+        embedding_dim,
+        max_sequence_length=512,
+        num_segments=2,
+        dropout=0.1,
+        initializer_range=0.02,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        # === Layers ===
+        self.token_embedding = keras.layers.ReversibleEmbedding(
+            input_dim=vocabulary_size,
+            output_dim=embedding_dim,
+            embeddings_initializer=_initializer(initializer_range),
+            dtype=self.dtype_policy,
+            name="token_embedding",
+        )
+        self.position_embedding = PositionEmbedding(
+            sequence_length=max_sequence_length,
+            initializer=_initializer(initializer_range),
+            dtype=self.dtype_policy,
+            name="position_embedding",
+        )
+        self.segment_embedding = keras.layers.Embedding(
+            input_dim=num_segments,
+            output_dim=embedding_dim,
+            embeddings_initializer=_initializer(initializer_range),
+            dtype=self.dtype_policy,
+            name="segment_embedding",
+        )
+        self.layer_norm = keras.layers.LayerNormalization(
+            epsilon=1e-12, dtype=self.dtype_policy, name="layer_norm"
+        )
+        self.dropout_layer = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
+        # === Config ===
+        self.vocabulary_size = vocabulary_size
+        self.embedding_dim = embedding_dim
+        self.max_sequence_length = max_sequence_length
+        self.num_segments = num_segments
+        self.dropout = dropout
+        self.initializer_range = initializer_range
+
+    def build(self, token_ids_shape, segment_ids_shape=None):
+        embedded_shape = tuple(token_ids_shape) + (self.embedding_dim,)
+        self.token_embedding.build(token_ids_shape)
+        self.position_embedding.build(embedded_shape)
+        self.segment_embedding.build(token_ids_shape)
+        self.layer_norm.build(embedded_shape)
+        self.built = True
+
+    def call(self, token_ids, segment_ids, training=None):
+        tokens = self.token_embedding(token_ids)
+        x = tokens + self.position_embedding(tokens) + self.segment_embedding(segment_ids)
+        x = self.layer_norm(x)
+        return self.dropout_layer(x, training=training)
+
+    def compute_output_shape(self, token_ids_shape, segment_ids_shape=None):
+        return tuple(token_ids_shape) + (self.embedding_dim,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "vocabulary_size": self.vocabulary_size,
+                "embedding_dim": self.embedding_dim,
+                "max_sequence_length": self.max_sequence_length,
+                "num_segments": self.num_segments,
+                "dropout": self.dropout,
+                "initializer_range": self.initializer_range,
+            }
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="electra_keras")
+class ElectraEncoder(keras.Model):
+    """A BERT-style ELECTRA encoder: embeddings, projection, transformer stack.
+
+    Pass `embedding` to share an `ElectraEmbedding` with another encoder (the
+    generator shares the discriminator's). With `use_pooler`, a tanh Dense on
+    the first token gives `pooled_output`, as in `keras_hub.models.ElectraBackbone`.
+
+    Args:
+        embedding: `ElectraEmbedding` to use (and share), or None for a new one
+            built from `vocabulary_size` and `embedding_dim`.
+        vocabulary_size: int, used when `embedding` is None.
+        embedding_dim: int, used when `embedding` is None.
+        hidden_dim: int, width of the transformer layers.
+        num_layers: int, number of transformer layers.
+        num_heads: int, attention heads per layer.
+        intermediate_dim: int, width of the feed-forward layers.
+        dropout: float, dropout in the transformer layers and embeddings.
+        activation: "gelu_approximate" or "gelu".
+        max_sequence_length: int, position table size for a new embedding.
+        use_pooler: bool, add the `pooled_output` head.
+        initializer_range: float, stddev of the truncated-normal initializer.
+
+    Example:
+    ```python
+    encoder = electra_keras.ElectraEncoder(
+        vocabulary_size=1000, embedding_dim=64, hidden_dim=64,
+        num_layers=2, num_heads=2, intermediate_dim=128,
+    )
+    outputs = encoder({
+        "token_ids": np.ones((1, 8), "int32"),
+        "segment_ids": np.zeros((1, 8), "int32"),
+        "padding_mask": np.ones((1, 8), "int32"),
+    })
+    outputs["sequence_output"].shape  # (1, 8, 64)
+    ```
+    """
+
+    def __init__(
+        self,
+        hidden_dim,
+        num_layers,
+        num_heads,
+        intermediate_dim,
+        embedding=None,
+        vocabulary_size=None,
+        embedding_dim=None,
+        dropout=0.1,
+        activation="gelu_approximate",
+        max_sequence_length=512,
+        num_segments=2,
+        use_pooler=True,
+        initializer_range=0.02,
+        dtype=None,
+        **kwargs,
+    ):
+        # === Layers ===
+        if embedding is None:
+            embedding = ElectraEmbedding(
+                vocabulary_size=vocabulary_size,
+                embedding_dim=embedding_dim,
+                max_sequence_length=max_sequence_length,
+                num_segments=num_segments,
+                dropout=dropout,
+                initializer_range=initializer_range,
+                dtype=dtype,
+                name="embedding",
+            )
+        self.embedding = embedding
+        self.embeddings_projection = None
+        if hidden_dim != embedding.embedding_dim:
+            self.embeddings_projection = keras.layers.Dense(
+                hidden_dim,
+                kernel_initializer=_initializer(initializer_range),
+                dtype=dtype,
+                name="embeddings_projection",
+            )
+        self.transformer_layers = [
+            TransformerEncoder(
+                num_heads=num_heads,
+                intermediate_dim=intermediate_dim,
+                activation=activation_by_name(activation),
+                dropout=dropout,
+                layer_norm_epsilon=1e-12,
+                kernel_initializer=_initializer(initializer_range),
+                dtype=dtype,
+                name=f"transformer_layer_{i}",
+            )
+            for i in range(num_layers)
+        ]
+        self.pooled_dense = None
+        if use_pooler:
+            self.pooled_dense = keras.layers.Dense(
+                hidden_dim,
+                activation="tanh",
+                kernel_initializer=_initializer(initializer_range),
+                dtype=dtype,
+                name="pooled_dense",
+            )
+
+        # === Functional Model ===
+        token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+        segment_ids = keras.Input(shape=(None,), dtype="int32", name="segment_ids")
+        padding_mask = keras.Input(shape=(None,), dtype="int32", name="padding_mask")
+        x = embedding(token_ids, segment_ids)
+        if self.embeddings_projection is not None:
+            x = self.embeddings_projection(x)
+        for layer in self.transformer_layers:
+            x = layer(x, padding_mask=padding_mask)
+        outputs = {"sequence_output": x}
+        if self.pooled_dense is not None:
+            outputs["pooled_output"] = self.pooled_dense(x[:, 0, :])
+        super().__init__(
+            inputs={"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask},
+            outputs=outputs,
+            dtype=dtype,
+            **kwargs,
+        )
+
+        # === Config ===
+        self.vocabulary_size = embedding.vocabulary_size
+        self.embedding_dim = embedding.embedding_dim
+        self.hidden_dim = hidden_dim
+        self.num_layers = num_layers
+        self.num_heads = num_heads
+        self.intermediate_dim = intermediate_dim
+        self.dropout = dropout
+        self.activation = activation
+        self.max_sequence_length = embedding.max_sequence_length
+        self.num_segments = embedding.num_segments
+        self.use_pooler = use_pooler
+        self.initializer_range = initializer_range
+
+    def get_config(self):
+        # A reloaded encoder owns its embedding; the pretrainer re-ties them.
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+            "vocabulary_size": self.vocabulary_size,
+            "embedding_dim": self.embedding_dim,
+            "hidden_dim": self.hidden_dim,
+            "num_layers": self.num_layers,
+            "num_heads": self.num_heads,
+            "intermediate_dim": self.intermediate_dim,
+            "dropout": self.dropout,
+            "activation": self.activation,
+            "max_sequence_length": self.max_sequence_length,
+            "num_segments": self.num_segments,
+            "use_pooler": self.use_pooler,
+            "initializer_range": self.initializer_range,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config.get("dtype"), dict):
+            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
+        return cls(**config)
+
+    def to_keras_hub_backbone(self):
+        """Returns a `keras_hub.models.ElectraBackbone` with these weights.
+
+        Only the tanh-approximate gelu (keras-hub's) converts exactly.
+
+        Example:
+        ```python
+        backbone = pretrainer.discriminator.to_keras_hub_backbone()
+        backbone.save_to_preset("./my_electra_preset")
+        ```
+        """
+        if self.activation != "gelu_approximate":
+            raise ValueError(
+                "keras_hub.models.ElectraBackbone always uses the tanh-approximate "
+                f"gelu; this encoder uses {self.activation!r}, so its outputs "
+                "would differ. Convert only encoders with activation='gelu_approximate'."
+            )
+        if self.pooled_dense is None:
+            raise ValueError("ElectraBackbone has a pooler; build the encoder with use_pooler=True.")
+        backbone = keras_hub.models.ElectraBackbone(
+            vocab_size=self.vocabulary_size,
+            num_layers=self.num_layers,
+            num_heads=self.num_heads,
+            hidden_dim=self.hidden_dim,
+            embedding_dim=self.embedding_dim,
+            intermediate_dim=self.intermediate_dim,
+            dropout=self.dropout,
+            max_sequence_length=self.max_sequence_length,
+            num_segments=self.num_segments,
+        )
+        pairs = [
+            (backbone.token_embedding, self.embedding.token_embedding),
+            (backbone.position_embedding, self.embedding.position_embedding),
+            (backbone.segment_embedding, self.embedding.segment_embedding),
+            (backbone.embeddings_layer_norm, self.embedding.layer_norm),
+            (backbone.pooled_dense, self.pooled_dense),
+        ]
+        if self.embeddings_projection is not None:
+            pairs.append((backbone.embeddings_projection, self.embeddings_projection))
+        pairs += list(zip(backbone.transformer_layers, self.transformer_layers))
+        for target, source in pairs:
+            target.set_weights(source.get_weights())
+        return backbone
+
+
+@keras.saving.register_keras_serializable(package="electra_keras")
+class ReplacedTokenDetectionHead(keras.layers.Layer):
+    """The discriminator head: Dense(hidden, gelu) then Dense(1) per token.
+
+    Args:
+        hidden_dim: int, width of the intermediate Dense.
+        activation: "gelu_approximate" or "gelu".
+        initializer_range: float, stddev of the truncated-normal initializer.
+
+    Example:
+    ```python
+    head = electra_keras.modeling.ReplacedTokenDetectionHead(hidden_dim=64)
+    logits = head(sequence_output)  # [batch, length]
+    ```
+    """
+
+    def __init__(self, hidden_dim, activation="gelu_approximate", initializer_range=0.02, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = keras.layers.Dense(
+            hidden_dim,
+            activation=activation_by_name(activation),
+            kernel_initializer=_initializer(initializer_range),
+            dtype=self.dtype_policy,
+            name="dense",
+        )
+        self.logits_dense = keras.layers.Dense(
+            1,
+            kernel_initializer=_initializer(initializer_range),
+            dtype=self.dtype_policy,
+            name="logits",
+        )
+        self.hidden_dim = hidden_dim
+        self.activation = activation
+        self.initializer_range = initializer_range
+
+    def build(self, inputs_shape):
+        self.dense.build(inputs_shape)
+        self.logits_dense.build(tuple(inputs_shape[:-1]) + (self.hidden_dim,))
+        self.built = True
+
+    def call(self, inputs):
+        return ops.squeeze(self.logits_dense(self.dense(inputs)), axis=-1)
+
+    def compute_output_shape(self, inputs_shape):
+        return tuple(inputs_shape[:-1])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "hidden_dim": self.hidden_dim,
+                "activation": self.activation,
+                "initializer_range": self.initializer_range,
+            }
+        )
+        return config

@@ -1,0 +1,399 @@
+"""`ElectraPretrainer`: generator, discriminator and the ELECTRA training loop."""
+
+import dataclasses
+
+import keras
+import keras_hub
+import tensorflow as tf
+from keras import ops
+
+from electra_keras import objective
+from electra_keras.config import ModelConfig
+from electra_keras.config import ObjectiveConfig
+from electra_keras.modeling import ElectraEmbedding
+from electra_keras.modeling import ElectraEncoder
+from electra_keras.modeling import ReplacedTokenDetectionHead
+from electra_keras.modeling import activation_by_name
+
+METRIC_NAMES = (
+    "loss",
+    "mlm_loss",
+    "disc_loss",
+    "gen_accuracy",
+    "disc_accuracy",
+    "replaced_fraction",
+)
+# Order of the statistics summed across replicas in `compute_objective`.
+_STATISTICS = (
+    "mlm_loss_sum",
+    "mlm_count",
+    "disc_loss_sum",
+    "disc_count",
+    "gen_correct",
+    "disc_correct",
+    "replaced",
+)
+
+
+@keras.saving.register_keras_serializable(package="electra_keras")
+class ElectraPretrainer(keras.Model):
+    """ELECTRA replaced-token-detection pretraining as one Keras model.
+
+    Builds a discriminator and a smaller generator that share one
+    `ElectraEmbedding`, a masked-LM head tied to the shared token embedding
+    (computed only at the masked positions) and a per-token discriminator
+    head. `train_step` runs the objective of `electra_keras.objective` in the
+    paper's order and optimises
+    `generator_weight * mlm_loss + discriminator_weight * disc_loss`.
+
+    Losses are means over the *global* batch: counts are summed across
+    replicas, so a step under `tf.distribute` equals a step on one device.
+    Gradients are clipped by their global norm after the cross-replica sum
+    (Keras' own `global_clipnorm` clips each replica's partial gradient).
+    Every replica draws its own masks and Gumbel noise from a stateless seed
+    folded from `seed`, the optimizer step and the replica id, so runs are
+    reproducible and replicas differ.
+
+    Calling the model on `{"token_ids", "segment_ids", "padding_mask"}` gives
+    the discriminator's replaced-token logits.
+
+    Args:
+        model_config: `electra_keras.config.ModelConfig` or its dict; its
+            `vocabulary_size` must be set.
+        objective_config: `electra_keras.config.ObjectiveConfig` or its dict.
+        mask_token_id: int, id of [MASK].
+        special_token_ids: list of ints never masked ([PAD], [CLS], [SEP],
+            [MASK]).
+        gradient_clip_norm: float or None, global-norm clipping threshold.
+        seed: int, seed of the masks and the Gumbel noise.
+
+    Example:
+    ```python
+    pretrainer = electra_keras.ElectraPretrainer(
+        model_config={"vocabulary_size": 1000, "hidden_size": 64, "num_layers": 2,
+                      "num_heads": 2, "intermediate_size": 128, "embedding_size": 32},
+        objective_config={},
+        mask_token_id=4,
+        special_token_ids=[0, 2, 3, 4],
+    )
+    pretrainer.compile(optimizer=keras.optimizers.AdamW(1e-3))
+    pretrainer.fit(dataset, steps_per_epoch=100)  # dicts of token_ids, segment_ids, padding_mask
+    discriminator = pretrainer.discriminator
+    ```
+    """
+
+    def __init__(
+        self,
+        model_config,
+        objective_config,
+        mask_token_id,
+        special_token_ids,
+        gradient_clip_norm=1.0,
+        seed=0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        model_config = _as_config(ModelConfig, model_config)
+        objective_config = _as_config(ObjectiveConfig, objective_config)
+        if model_config.vocabulary_size is None:
+            raise ValueError("model_config.vocabulary_size must be set (the tokenizer's size).")
+        if not 0 <= mask_token_id < model_config.vocabulary_size:
+            raise ValueError(
+                f"mask_token_id {mask_token_id} is outside the vocabulary "
+                f"of {model_config.vocabulary_size} tokens"
+            )
+        m = model_config
+        dtype = self.dtype_policy
+
+        # === Layers ===
+        self.embedding = ElectraEmbedding(
+            vocabulary_size=m.vocabulary_size,
+            embedding_dim=m.embedding_size,
+            max_sequence_length=m.max_position_embeddings,
+            num_segments=m.num_segments,
+            dropout=m.dropout,
+            initializer_range=m.initializer_range,
+            dtype=dtype,
+            name="embedding",
+        )
+        shared = {
+            "embedding": self.embedding,
+            "dropout": m.dropout,
+            "activation": m.hidden_activation,
+            "initializer_range": m.initializer_range,
+            "dtype": dtype,
+        }
+        self.discriminator = ElectraEncoder(
+            hidden_dim=m.hidden_size,
+            num_layers=m.num_layers,
+            num_heads=m.num_heads,
+            intermediate_dim=m.intermediate_size,
+            use_pooler=True,
+            name="discriminator",
+            **shared,
+        )
+        # The pooler is kept for keras-hub and fine-tuning but gets no
+        # gradient from the objective (as in the official code): freeze it.
+        self.discriminator.pooled_dense.trainable = False
+        self.generator = ElectraEncoder(
+            hidden_dim=m.generator_hidden_size,
+            num_layers=m.generator_num_layers,
+            num_heads=m.generator_num_heads,
+            intermediate_dim=m.generator_intermediate_size,
+            use_pooler=False,
+            name="generator",
+            **shared,
+        )
+        self.generator_head = keras_hub.layers.MaskedLMHead(
+            token_embedding=self.embedding.token_embedding,
+            intermediate_activation=activation_by_name(m.hidden_activation),
+            layer_norm_epsilon=1e-12,
+            kernel_initializer=keras.initializers.TruncatedNormal(stddev=m.initializer_range),
+            dtype=dtype,
+            name="generator_head",
+        )
+        self.generator_head.build((None, None, m.generator_hidden_size), (None, None))
+        self.discriminator_head = ReplacedTokenDetectionHead(
+            hidden_dim=m.hidden_size,
+            activation=m.hidden_activation,
+            initializer_range=m.initializer_range,
+            dtype=dtype,
+            name="discriminator_head",
+        )
+        self.discriminator_head.build((None, None, m.hidden_size))
+        self.metric_trackers = {name: keras.metrics.Mean(name=name) for name in METRIC_NAMES}
+        self.built = True
+
+        # === Config ===
+        self.model_config = model_config
+        self.objective_config = objective_config
+        self.mask_token_id = int(mask_token_id)
+        self.special_token_ids = sorted(int(i) for i in special_token_ids)
+        self.gradient_clip_norm = gradient_clip_norm
+        self.seed = int(seed)
+
+    # --- Inference -------------------------------------------------------
+
+    def call(self, inputs, training=False):
+        sequence = self.discriminator(inputs, training=training)["sequence_output"]
+        return self.discriminator_head(sequence)
+
+    # --- The objective, in the paper's order ------------------------------
+
+    def draw_noise(self, seed, batch_size, sequence_length, max_predictions):
+        """Uniform noise for one step from a stateless `[2]` int64 seed."""
+        select_seed, mask_seed, gumbel_seed = tf.unstack(
+            tf.random.experimental.stateless_split(seed, num=3)
+        )
+        vocabulary_size = self.model_config.vocabulary_size
+        return {
+            "select": tf.random.stateless_uniform([batch_size, sequence_length], select_seed),
+            "mask": tf.random.stateless_uniform([batch_size, max_predictions], mask_seed),
+            "gumbel": tf.random.stateless_uniform(
+                [batch_size, max_predictions, vocabulary_size], gumbel_seed
+            ),
+        }
+
+    def compute_objective(self, inputs, noise, training=False):
+        """Runs masking, generator, sampling, discriminator and both losses.
+
+        Args:
+            inputs: dict of int `token_ids`, `segment_ids`, `padding_mask`.
+            noise: dict from `draw_noise` (`select`, `mask`, `gumbel`).
+
+        Returns:
+            dict with `loss` (this replica's share of the global loss, the
+            value to differentiate) and the global metrics.
+        """
+        cfg = self.objective_config
+        token_ids = ops.cast(inputs["token_ids"], "int32")
+        segment_ids = ops.cast(inputs["segment_ids"], "int32")
+        padding_mask = ops.cast(inputs["padding_mask"], "int32")
+        max_predictions = ops.shape(noise["mask"])[1]
+
+        # 1-2. Select ~15% of real tokens; 85% of them become [MASK].
+        candidates = objective.candidate_mask(token_ids, padding_mask, self.special_token_ids)
+        positions, weights = objective.select_masked_positions(
+            candidates, noise["select"], cfg.mask_probability, max_predictions
+        )
+        masked_ids = objective.apply_masking(
+            token_ids, positions, weights, noise["mask"], self.mask_token_id, cfg.mask_token_rate
+        )
+        # 3. Generator logits at the masked positions only.
+        generator_sequence = self.generator(
+            {"token_ids": masked_ids, "segment_ids": segment_ids, "padding_mask": padding_mask},
+            training=training,
+        )["sequence_output"]
+        generator_logits = self.generator_head(generator_sequence, mask_positions=positions)
+        target_ids = objective.gather_positions(token_ids, positions)
+        # 4-5. Sample replacements; label only tokens that actually changed.
+        sampled_ids = objective.gumbel_sample(generator_logits, noise["gumbel"], cfg.temperature)
+        corrupted_ids = objective.replace_positions(token_ids, positions, weights, sampled_ids)
+        labels = objective.replaced_token_labels(token_ids, corrupted_ids, padding_mask)
+        # 6. Discriminator on every token.
+        discriminator_sequence = self.discriminator(
+            {"token_ids": corrupted_ids, "segment_ids": segment_ids, "padding_mask": padding_mask},
+            training=training,
+        )["sequence_output"]
+        discriminator_logits = self.discriminator_head(discriminator_sequence)
+        # 7. Losses as sums, divided by counts summed over all replicas.
+        mlm_sum, mlm_count = objective.masked_lm_loss(generator_logits, target_ids, weights)
+        disc_sum, disc_count = objective.replaced_token_detection_loss(
+            discriminator_logits, labels, padding_mask
+        )
+        mask = ops.cast(padding_mask, "float32")
+        gen_correct = ops.sum(
+            ops.cast(ops.argmax(generator_logits, axis=-1) == target_ids, "float32") * weights
+        )
+        disc_predictions = ops.cast(ops.cast(discriminator_logits, "float32") > 0.0, "float32")
+        disc_correct = ops.sum(ops.cast(disc_predictions == labels, "float32") * mask)
+        local = ops.stop_gradient(
+            ops.stack([mlm_sum, mlm_count, disc_sum, disc_count, gen_correct, disc_correct, ops.sum(labels)])
+        )
+        total = dict(zip(_STATISTICS, tf.unstack(_sum_over_replicas(local))))
+        mlm_loss = mlm_sum / ops.maximum(total["mlm_count"], 1.0)
+        disc_loss = disc_sum / ops.maximum(total["disc_count"], 1.0)
+        loss = cfg.generator_weight * mlm_loss + cfg.discriminator_weight * disc_loss
+
+        global_mlm = total["mlm_loss_sum"] / ops.maximum(total["mlm_count"], 1.0)
+        global_disc = total["disc_loss_sum"] / ops.maximum(total["disc_count"], 1.0)
+        return {
+            "loss": loss,
+            "metrics": {
+                "loss": cfg.generator_weight * global_mlm + cfg.discriminator_weight * global_disc,
+                "mlm_loss": global_mlm,
+                "disc_loss": global_disc,
+                "gen_accuracy": total["gen_correct"] / ops.maximum(total["mlm_count"], 1.0),
+                "disc_accuracy": total["disc_correct"] / ops.maximum(total["disc_count"], 1.0),
+                "replaced_fraction": total["replaced"] / ops.maximum(total["disc_count"], 1.0),
+            },
+            "masked_ids": masked_ids,
+            "positions": positions,
+            "weights": weights,
+            "sampled_ids": sampled_ids,
+            "corrupted_ids": corrupted_ids,
+            "labels": labels,
+            "generator_logits": generator_logits,
+            "discriminator_logits": discriminator_logits,
+        }
+
+    # --- Keras training loop -----------------------------------------------
+
+    def train_step(self, data):
+        inputs = _unpack(data)
+        seed = self._step_seed(self.optimizer.iterations, salt=1)
+        noise = self._noise_for(inputs, seed)
+        variables = self.trainable_variables
+        with tf.GradientTape() as tape:
+            results = self.compute_objective(inputs, noise, training=True)
+            scaled_loss = self.optimizer.scale_loss(results["loss"])
+        gradients = tape.gradient(scaled_loss, variables)
+        gradients = self._sum_and_clip(gradients)
+        self.optimizer.apply(gradients, variables)
+        return self._update_metrics(results["metrics"])
+
+    def test_step(self, data):
+        inputs = _unpack(data)
+        # Evaluation masks depend on the data only, so that evaluations at
+        # different checkpoints score the same corruption.
+        content = tf.reduce_sum(tf.cast(inputs["token_ids"], tf.int64) * 7919) + tf.cast(
+            tf.reduce_sum(tf.cast(inputs["padding_mask"], tf.int64)), tf.int64
+        )
+        seed = self._step_seed(content, salt=2)
+        results = self.compute_objective(inputs, self._noise_for(inputs, seed), training=False)
+        return self._update_metrics(results["metrics"])
+
+    @property
+    def metrics(self):
+        return list(self.metric_trackers.values())
+
+    def _noise_for(self, inputs, seed):
+        token_ids = inputs["token_ids"]
+        sequence_length = token_ids.shape[1]
+        if sequence_length is None:
+            raise ValueError(
+                "ElectraPretrainer needs a static sequence length; batch the "
+                "dataset with drop_remainder or pad to a fixed length."
+            )
+        max_predictions = self.objective_config.resolved_max_predictions(sequence_length)
+        return self.draw_noise(seed, tf.shape(token_ids)[0], sequence_length, max_predictions)
+
+    def _step_seed(self, counter, salt):
+        context = tf.distribute.get_replica_context()
+        replica_id = tf.cast(context.replica_id_in_sync_group, tf.int64) if context else 0
+        seed = tf.constant([self.seed, salt], dtype=tf.int64)
+        seed = tf.random.experimental.stateless_fold_in(seed, tf.cast(counter, tf.int64))
+        return tf.random.experimental.stateless_fold_in(seed, replica_id)
+
+    def _sum_and_clip(self, gradients):
+        context = tf.distribute.get_replica_context()
+        num_replicas = context.num_replicas_in_sync if context else 1
+        if num_replicas > 1:
+            gradients = [tf.convert_to_tensor(g) for g in gradients]
+            gradients = context.all_reduce(tf.distribute.ReduceOp.SUM, gradients)
+        if self.gradient_clip_norm:
+            # With loss scaling the gradients are scaled too; clip in kind.
+            threshold = self.gradient_clip_norm * self.optimizer.scale_loss(1.0)
+            gradients, _ = tf.clip_by_global_norm(gradients, threshold)
+        if num_replicas > 1:
+            # The optimizer sums across replicas again; hand it equal shares.
+            gradients = [g / num_replicas for g in gradients]
+        return gradients
+
+    def _update_metrics(self, values):
+        for name, tracker in self.metric_trackers.items():
+            tracker.update_state(values[name])
+        return {name: tracker.result() for name, tracker in self.metric_trackers.items()}
+
+    # --- Serialization -----------------------------------------------------
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "model_config": dataclasses.asdict(self.model_config),
+                "objective_config": dataclasses.asdict(self.objective_config),
+                "mask_token_id": self.mask_token_id,
+                "special_token_ids": self.special_token_ids,
+                "gradient_clip_norm": self.gradient_clip_norm,
+                "seed": self.seed,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config.get("dtype"), dict):
+            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
+        return cls(**config)
+
+
+def _sum_over_replicas(value):
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return value
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, value)
+
+
+def _unpack(data):
+    if isinstance(data, (tuple, list)):
+        data = data[0]
+    missing = {"token_ids", "segment_ids", "padding_mask"} - set(data)
+    if missing:
+        raise ValueError(
+            f"ElectraPretrainer expects dict batches with token_ids, segment_ids "
+            f"and padding_mask; missing {sorted(missing)}"
+        )
+    return data
+
+
+def _as_config(config_class, value):
+    if isinstance(value, config_class):
+        config = value
+    elif isinstance(value, dict):
+        config = config_class(**value)
+    else:
+        raise TypeError(f"expected {config_class.__name__} or dict, got {type(value).__name__}")
+    config.validate()
+    return config

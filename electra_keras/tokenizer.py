@@ -1,0 +1,141 @@
+"""WordPiece vocabularies and the tokenizer, on keras-hub and tensorflow-text.
+
+Casing and accents are kept unless asked otherwise, and no normalisation
+decomposes Hangul syllables into jamo, so Korean (KoELECTRA's vocab.txt, or
+one built here) round-trips.
+"""
+
+import os
+import pathlib
+import tempfile
+
+import keras_hub
+import tensorflow as tf
+
+# The tokens ELECTRA needs; a built vocabulary puts them at ids 0-4 (as
+# KoELECTRA does); Google's vocab.txt has them elsewhere, found by name.
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+
+class VocabularyError(ValueError):
+    """A vocabulary file that cannot be used."""
+
+
+def load_vocabulary(path):
+    """Reads a `vocab.txt` (one token per line) and checks it.
+
+    Raises `VocabularyError` naming the file and line for an empty token, a
+    duplicate, or a missing special token.
+
+    Example:
+    ```python
+    vocabulary = electra_keras.tokenizer.load_vocabulary("vocab.txt")
+    ```
+    """
+    path = pathlib.Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise VocabularyError(f"{path}: vocabulary file not found") from None
+    except UnicodeDecodeError as error:
+        raise VocabularyError(f"{path}: not UTF-8 ({error})") from None
+    vocabulary = text.split("\n")
+    if vocabulary and vocabulary[-1] == "":
+        vocabulary.pop()
+    vocabulary = [token.rstrip("\r") for token in vocabulary]
+    seen = {}
+    for line_number, token in enumerate(vocabulary, start=1):
+        if not token.strip():
+            raise VocabularyError(f"{path}:{line_number}: empty token")
+        if token in seen:
+            raise VocabularyError(
+                f"{path}:{line_number}: duplicate token {token!r} (first on line {seen[token]})"
+            )
+        seen[token] = line_number
+    missing = [token for token in SPECIAL_TOKENS if token not in seen]
+    if missing:
+        raise VocabularyError(f"{path}: missing special tokens {missing}")
+    return vocabulary
+
+
+def save_vocabulary(vocabulary, path):
+    """Writes `vocab.txt` atomically (a temporary file renamed into place).
+
+    Example:
+    ```python
+    electra_keras.tokenizer.save_vocabulary(vocabulary, "out/vocab.txt")
+    ```
+    """
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".vocab-", suffix=".tmp")
+    with os.fdopen(handle, "w", encoding="utf-8") as file:
+        file.write("\n".join(vocabulary) + "\n")
+    os.replace(temporary, path)
+
+
+def build_vocabulary(lines, vocabulary_size, lowercase=False, strip_accents=False):
+    """Learns a WordPiece vocabulary with keras-hub's trainer.
+
+    Args:
+        lines: a `tf.data.Dataset` of strings, or a list of strings.
+        vocabulary_size: int, the maximum number of tokens.
+        lowercase: bool, case-fold before learning.
+        strip_accents: bool, drop accent marks before learning.
+
+    Returns:
+        A list of tokens with `SPECIAL_TOKENS` at ids 0-4.
+
+    Example:
+    ```python
+    vocabulary = electra_keras.tokenizer.build_vocabulary(["안녕하세요 세계", "hello world"], 100)
+    ```
+    """
+    if not isinstance(lines, tf.data.Dataset):
+        lines = tf.data.Dataset.from_tensor_slices(tf.constant(list(lines), dtype=tf.string))
+    return keras_hub.tokenizers.compute_word_piece_vocabulary(
+        lines.batch(1024),
+        vocabulary_size=vocabulary_size,
+        lowercase=lowercase,
+        strip_accents=strip_accents,
+        split_on_cjk=True,
+        reserved_tokens=list(SPECIAL_TOKENS),
+    )
+
+
+def make_tokenizer(vocabulary, lowercase=False, strip_accents=False):
+    """A `keras_hub.models.ElectraTokenizer` over a vocabulary list or file.
+
+    Example:
+    ```python
+    tokenizer = electra_keras.tokenizer.make_tokenizer("vocab.txt")
+    tokenizer(["서울은 한국의 수도입니다."])
+    ```
+    """
+    if isinstance(vocabulary, (str, pathlib.Path)):
+        vocabulary = load_vocabulary(vocabulary)
+    return keras_hub.models.ElectraTokenizer(
+        vocabulary=list(vocabulary),
+        lowercase=lowercase,
+        strip_accents=strip_accents,
+    )
+
+
+def never_masked_ids(tokenizer):
+    """Ids the objective never masks: [PAD], [CLS], [SEP] and [MASK].
+
+    [UNK] stands for real text and stays maskable, as in the official code.
+
+    Example:
+    ```python
+    special_token_ids = electra_keras.tokenizer.never_masked_ids(tokenizer)
+    ```
+    """
+    return sorted(
+        {
+            tokenizer.pad_token_id,
+            tokenizer.cls_token_id,
+            tokenizer.sep_token_id,
+            tokenizer.mask_token_id,
+        }
+    )

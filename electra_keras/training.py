@@ -1,0 +1,287 @@
+"""A whole pretraining run: data, model, `fit`, checkpoints, metrics, export.
+
+`run_pretraining` is what `scripts/pretrain.py` calls. The output folder holds
+`run_state.json`, which says `running` until everything is written and
+`complete` at the end (or `failed` with the error), so a folder left by a
+crashed run is never mistaken for a finished one.
+"""
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import pathlib
+import shutil
+import sys
+import tempfile
+import time
+
+import keras
+
+from electra_keras import data
+from electra_keras import export
+from electra_keras import tokenizer as tokenization
+from electra_keras.optimization import build_optimizer
+from electra_keras.pretrainer import ElectraPretrainer
+
+logger = logging.getLogger(__name__)
+
+
+class OutputError(ValueError):
+    """An output folder that cannot be used."""
+
+
+def prepare_data(config, corpus_paths, vocabulary_path=None):
+    """Reads, tokenizes and packs a corpus; builds a vocabulary if none given.
+
+    Returns:
+        dict with `tokenizer`, `vocabulary`, `train` and `eval` examples and
+        `statistics`.
+
+    Example:
+    ```python
+    prepared = electra_keras.training.prepare_data(config, ["corpus.txt"], "vocab.txt")
+    ```
+    """
+    documents, statistics = data.read_corpus(corpus_paths)
+    if vocabulary_path is not None:
+        vocabulary = tokenization.load_vocabulary(vocabulary_path)
+    else:
+        logger.info("building a %d-token WordPiece vocabulary", config.data.vocabulary_size)
+        lines = [line for document in documents for line in document]
+        vocabulary = tokenization.build_vocabulary(
+            lines, config.data.vocabulary_size, config.data.lowercase, config.data.strip_accents
+        )
+    tokenizer = tokenization.make_tokenizer(
+        vocabulary, lowercase=config.data.lowercase, strip_accents=config.data.strip_accents
+    )
+    token_documents = data.tokenize_documents(documents, tokenizer)
+    examples = data.pack_documents(
+        token_documents,
+        config.data.sequence_length,
+        cls_token_id=tokenizer.cls_token_id,
+        sep_token_id=tokenizer.sep_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        single_segment_probability=config.data.single_segment_probability,
+        short_sequence_probability=config.data.short_sequence_probability,
+        seed=config.training.seed,
+    )
+    train, held_out = data.split_examples(
+        examples, config.data.eval_fraction, config.training.batch_size, seed=config.training.seed
+    )
+    statistics = dataclasses.asdict(statistics)
+    statistics.update(
+        examples=len(examples["token_ids"]),
+        train_examples=len(train["token_ids"]),
+        eval_examples=len(held_out["token_ids"]),
+        tokens=int(examples["padding_mask"].sum()),
+    )
+    return {
+        "tokenizer": tokenizer,
+        "vocabulary": vocabulary,
+        "train": train,
+        "eval": held_out,
+        "statistics": statistics,
+    }
+
+
+def build_pretrainer(config, tokenizer):
+    """An `ElectraPretrainer` for `config`, sized to the tokenizer's vocabulary.
+
+    Example:
+    ```python
+    pretrainer = electra_keras.training.build_pretrainer(config, tokenizer)
+    ```
+    """
+    model_config = dataclasses.replace(config.model, vocabulary_size=tokenizer.vocabulary_size())
+    return ElectraPretrainer(
+        model_config=model_config,
+        objective_config=config.objective,
+        mask_token_id=tokenizer.mask_token_id,
+        special_token_ids=tokenization.never_masked_ids(tokenizer),
+        gradient_clip_norm=config.optimizer.clip_norm,
+        seed=config.training.seed,
+    )
+
+
+class StopAtStep(keras.callbacks.Callback):
+    """Stops `fit` once the optimizer has taken `num_steps` steps."""
+
+    def __init__(self, num_steps):
+        super().__init__()
+        self.num_steps = num_steps
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.optimizer.iterations) >= self.num_steps:
+            self.model.stop_training = True
+
+
+class WeightsCheckpoint(keras.callbacks.Callback):
+    """Saves weights every `every` steps, atomically, keeping the last `keep`."""
+
+    def __init__(self, directory, every, keep=3):
+        super().__init__()
+        self.directory = pathlib.Path(directory)
+        self.every = every
+        self.keep = keep
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(self.model.optimizer.iterations)
+        if step % self.every == 0:
+            self.save(step)
+
+    def save(self, step):
+        self.directory.mkdir(parents=True, exist_ok=True)
+        final = self.directory / f"ckpt-{step:09d}.weights.h5"
+        temporary = self.directory / f".ckpt-{step:09d}.tmp.weights.h5"
+        self.model.save_weights(temporary)
+        os.replace(temporary, final)
+        for old in sorted(self.directory.glob("ckpt-*.weights.h5"))[: -self.keep]:
+            old.unlink()
+
+
+class EvaluationLog(keras.callbacks.Callback):
+    """Collects each epoch's held-out metrics with the step they were taken at."""
+
+    def __init__(self):
+        super().__init__()
+        self.evaluations = []
+        self.last_train = {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        step = int(self.model.optimizer.iterations)
+        self.last_train = {k: float(v) for k, v in logs.items() if not k.startswith("val_")}
+        held_out = {k[4:]: float(v) for k, v in logs.items() if k.startswith("val_")}
+        if held_out:
+            self.evaluations.append({"step": step, **held_out})
+
+
+def run_pretraining(config, corpus_paths, output_dir, vocabulary_path=None, overwrite=False, verbose=None):
+    """Pretrains ELECTRA on text files and writes everything to `output_dir`.
+
+    Writes `config.yaml`, `vocab.txt`, `logs/` (TensorBoard), `checkpoints/`,
+    `pretrainer.keras`, `metrics.json`, the discriminator SavedModel under
+    `export/discriminator/1/`, and `run_state.json`.
+
+    Returns:
+        The metrics dict also written to `metrics.json`.
+
+    Example:
+    ```python
+    config = electra_keras.ElectraConfig.from_yaml("configs/tiny.yaml")
+    metrics = electra_keras.training.run_pretraining(config, ["corpus.txt"], "runs/demo")
+    ```
+    """
+    output_dir = pathlib.Path(output_dir)
+    _claim_output_dir(output_dir, overwrite)
+    write_json_atomic(output_dir / "run_state.json", {"status": "running", "pid": os.getpid()})
+    try:
+        metrics = _run(config, corpus_paths, output_dir, vocabulary_path, verbose)
+    except BaseException as error:
+        write_json_atomic(
+            output_dir / "run_state.json",
+            {"status": "failed", "error": f"{type(error).__name__}: {error}"},
+        )
+        raise
+    write_json_atomic(output_dir / "run_state.json", {"status": "complete"})
+    return metrics
+
+
+def _run(config, corpus_paths, output_dir, vocabulary_path, verbose):
+    started = time.time()
+    keras.utils.set_random_seed(config.training.seed)
+    (output_dir / "config.yaml").write_text(config.to_yaml(), encoding="utf-8")
+    prepared = prepare_data(config, corpus_paths, vocabulary_path)
+    tokenization.save_vocabulary(prepared["vocabulary"], output_dir / "vocab.txt")
+    logger.info("corpus: %s", prepared["statistics"])
+
+    training = config.training
+    train_dataset = data.make_dataset(prepared["train"], training.batch_size, seed=training.seed)
+    eval_dataset = data.make_dataset(
+        prepared["eval"], training.batch_size, shuffle=False, repeat=False
+    ).take(training.eval_batches)
+
+    pretrainer = build_pretrainer(config, prepared["tokenizer"])
+    pretrainer.compile(
+        optimizer=build_optimizer(config.optimizer, training.num_steps),
+        jit_compile=training.jit_compile,
+    )
+    steps_per_epoch = min(training.steps_per_eval, training.num_steps)
+    evaluation_log = EvaluationLog()
+    if verbose is None:
+        verbose = 1 if sys.stdout.isatty() else 2
+    pretrainer.fit(
+        train_dataset,
+        epochs=math.ceil(training.num_steps / steps_per_epoch),
+        steps_per_epoch=steps_per_epoch,
+        validation_data=eval_dataset,
+        callbacks=[
+            StopAtStep(training.num_steps),
+            WeightsCheckpoint(output_dir / "checkpoints", training.steps_per_checkpoint),
+            keras.callbacks.TensorBoard(
+                log_dir=str(output_dir / "logs"), update_freq=training.steps_per_log
+            ),
+            evaluation_log,
+        ],
+        shuffle=False,  # the dataset shuffles itself
+        verbose=verbose,
+    )
+
+    save_model_atomic(pretrainer, output_dir / "pretrainer.keras")
+    export.export_discriminator(pretrainer, output_dir / "export" / "discriminator" / "1")
+    final_eval = evaluation_log.evaluations[-1] if evaluation_log.evaluations else {}
+    metrics = {
+        "steps": int(pretrainer.optimizer.iterations),
+        "train": evaluation_log.last_train,
+        "eval": final_eval,
+        # Accuracy of a discriminator that calls every token original.
+        "eval_all_original_accuracy": 1.0 - final_eval.get("replaced_fraction", float("nan")),
+        "evaluations": evaluation_log.evaluations,
+        "data": prepared["statistics"],
+        "seconds": time.time() - started,
+    }
+    write_json_atomic(output_dir / "metrics.json", metrics)
+    return metrics
+
+
+def _claim_output_dir(output_dir, overwrite):
+    if output_dir.exists() and not output_dir.is_dir():
+        raise OutputError(f"{output_dir}: exists and is not a folder")
+    if output_dir.exists() and any(output_dir.iterdir()):
+        if not overwrite:
+            raise OutputError(
+                f"{output_dir}: folder exists and is not empty; choose another --output "
+                "or pass --overwrite to replace an earlier run there"
+            )
+        if not (output_dir / "run_state.json").exists():
+            raise OutputError(
+                f"{output_dir}: not an electra_keras run folder (no run_state.json); "
+                "refusing to delete it, choose another --output"
+            )
+        shutil.rmtree(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+
+
+def write_json_atomic(path, value):
+    """Writes JSON to a temporary file beside `path`, then renames it.
+
+    Example:
+    ```python
+    write_json_atomic("out/metrics.json", {"loss": 1.0})
+    ```
+    """
+    path = pathlib.Path(path)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
+    with os.fdopen(handle, "w", encoding="utf-8") as file:
+        json.dump(value, file, indent=2, ensure_ascii=False)
+    os.replace(temporary, path)
+
+
+def save_model_atomic(model, path):
+    """Saves a `.keras` file beside `path`, then renames it into place."""
+    path = pathlib.Path(path)
+    temporary = path.with_name(f".{path.stem}.tmp.keras")
+    model.save(temporary)
+    os.replace(temporary, path)
