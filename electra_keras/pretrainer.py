@@ -203,7 +203,8 @@ class ElectraPretrainer(keras.Model):
 
         Returns:
             dict with `loss` (this replica's share of the global loss, the
-            value to differentiate) and the global metrics.
+            value to differentiate), its `mlm_loss` and `disc_loss` terms,
+            `metrics` (global values) and the intermediate tensors.
         """
         cfg = self.objective_config
         token_ids = ops.cast(inputs["token_ids"], "int32")
@@ -259,6 +260,8 @@ class ElectraPretrainer(keras.Model):
         global_disc = total["disc_loss_sum"] / ops.maximum(total["disc_count"], 1.0)
         return {
             "loss": loss,
+            "mlm_loss": mlm_loss,
+            "disc_loss": disc_loss,
             "metrics": {
                 "loss": cfg.generator_weight * global_mlm + cfg.discriminator_weight * global_disc,
                 "mlm_loss": global_mlm,
@@ -328,8 +331,10 @@ class ElectraPretrainer(keras.Model):
     def _sum_and_clip(self, gradients):
         context = tf.distribute.get_replica_context()
         num_replicas = context.num_replicas_in_sync if context else 1
+        # Sparse gradients of embedding lookups repeat indices; the global
+        # norm of their values is not the norm of the summed gradient.
+        gradients = [tf.convert_to_tensor(g) for g in gradients]
         if num_replicas > 1:
-            gradients = [tf.convert_to_tensor(g) for g in gradients]
             gradients = context.all_reduce(tf.distribute.ReduceOp.SUM, gradients)
         if self.gradient_clip_norm:
             # With loss scaling the gradients are scaled too; clip in kind.

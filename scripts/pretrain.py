@@ -1,98 +1,19 @@
-"""Pretrain ELECTRA on text files; with no arguments, the bundled demo.
+"""Pretrain ELECTRA; with no arguments, the tiny config on the bundled corpus.
 
-Examples:
+See `python scripts/pretrain.py --help` and `electra_keras/cli.py`.
+
+Example:
     ```
-    python scripts/pretrain.py
-    python scripts/pretrain.py --config configs/small.yaml --corpus a.txt b.txt.gz \
-        --vocab vocab.txt --output runs/small --steps 100000 --batch-size 128 \
-        --set optimizer.learning_rate=3e-4
+    python scripts/pretrain.py --corpus my_corpus.txt --output runs/mine --steps 1000
     ```
 """
 
-import argparse
-import datetime
-import logging
-import os
 import pathlib
 import sys
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-
-def positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description="Pretrain an ELECTRA discriminator (replaced token detection).",
-        epilog="With no arguments: the tiny config on the bundled English+Korean corpus.",
-    )
-    parser.add_argument("--config", default=str(ROOT / "configs" / "tiny.yaml"), help="YAML config")
-    parser.add_argument("--corpus", nargs="+", help="text files (.txt/.txt.gz); default: bundled corpus")
-    parser.add_argument("--vocab", help="vocab.txt to use; default: bundled with the bundled corpus, else built")
-    parser.add_argument("--output", help="output folder; default: runs/<config>-<time>")
-    parser.add_argument("--steps", type=positive_int, help="training.num_steps")
-    parser.add_argument("--batch-size", type=positive_int, help="training.batch_size")
-    parser.add_argument(
-        "--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-        help="override a config value, e.g. --set optimizer.learning_rate=1e-4",
-    )
-    parser.add_argument("--overwrite", action="store_true", help="replace an earlier run in --output")
-    return parser.parse_args(argv)
-
-
-def main(argv=None):
-    args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    # Imported after parsing so that --help and usage errors are instant.
-    from electra_keras import data
-    from electra_keras.config import ConfigError
-    from electra_keras.config import ElectraConfig
-    from electra_keras.tokenizer import VocabularyError
-    from electra_keras.training import OutputError
-    from electra_keras.training import run_pretraining
-
-    overrides = list(args.set)
-    if args.steps:
-        overrides.append(f"training.num_steps={args.steps}")
-    if args.batch_size:
-        overrides.append(f"training.batch_size={args.batch_size}")
-    corpus = args.corpus or [str(p) for p in data.DEFAULT_CORPUS]
-    vocab = args.vocab
-    if vocab is None and not args.corpus:
-        vocab = str(data.DEFAULT_VOCABULARY)
-    output = args.output or str(
-        ROOT / "runs" / f"{pathlib.Path(args.config).stem}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
-    )
-    try:
-        config = ElectraConfig.from_yaml(args.config, overrides)
-        metrics = run_pretraining(config, corpus, output, vocabulary_path=vocab, overwrite=args.overwrite)
-    except (ConfigError, data.CorpusError, VocabularyError, OutputError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"interrupted; {output} is marked failed", file=sys.stderr)
-        return 130
-    held_out = metrics["eval"]
-    print(
-        f"done in {metrics['seconds']:.0f}s, {metrics['steps']} steps: held-out "
-        f"mlm_loss {held_out.get('mlm_loss', float('nan')):.3f}, "
-        f"gen_accuracy {held_out.get('gen_accuracy', float('nan')):.3f}, "
-        f"disc_accuracy {held_out.get('disc_accuracy', float('nan')):.3f} "
-        f"(all-original baseline {metrics['eval_all_original_accuracy']:.3f})\n"
-        f"outputs in {output}; discriminator SavedModel in {output}/export/discriminator/1"
-    )
-    return 0
-
+from electra_keras.cli import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

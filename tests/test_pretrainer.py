@@ -1,0 +1,159 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import MASK
+from conftest import TINY_MODEL
+from conftest import make_batch
+
+from electra_keras.optimization import WarmupLinearDecay
+from electra_keras.optimization import build_optimizer
+from electra_keras.config import OptimizerConfig
+from electra_keras.pretrainer import ElectraPretrainer
+
+SPECIALS = [0, 2, 3, 4]
+NO_DROPOUT = {**TINY_MODEL, "dropout": 0.0}
+
+
+class ExampleSeededPretrainer(ElectraPretrainer):
+    """Noise drawn per example from its content, whichever replica holds it."""
+
+    def _noise_for(self, inputs, seed):
+        token_ids = inputs["token_ids"]
+        length = token_ids.shape[1]
+        max_predictions = self.objective_config.resolved_max_predictions(length)
+        keys = tf.reduce_sum(
+            tf.cast(token_ids, tf.int64) * tf.range(1, length + 1, dtype=tf.int64), axis=1
+        )
+
+        def per_example(key):
+            noise = self.draw_noise(tf.stack([key, tf.constant(0, tf.int64)]), 1, length, max_predictions)
+            return noise["select"][0], noise["mask"][0], noise["gumbel"][0]
+
+        select, mask, gumbel = tf.map_fn(
+            per_example, keys, fn_output_signature=(tf.float32, tf.float32, tf.float32)
+        )
+        return {"select": select, "mask": mask, "gumbel": gumbel}
+
+
+def dataset_of(batch):
+    return tf.data.Dataset.from_tensors(batch).repeat()
+
+
+def test_fit_on_tf_data_reports_all_metrics_and_learns():
+    pretrainer = ElectraPretrainer(NO_DROPOUT, {}, mask_token_id=MASK, special_token_ids=SPECIALS)
+    pretrainer.compile(optimizer=keras.optimizers.AdamW(3e-3))
+    batch = make_batch(batch_size=16)
+    history = pretrainer.fit(dataset_of(batch), steps_per_epoch=10, epochs=4, verbose=0).history
+    for name in ("loss", "mlm_loss", "disc_loss", "gen_accuracy", "disc_accuracy", "replaced_fraction"):
+        assert np.isfinite(history[name]).all(), name
+    assert history["mlm_loss"][-1] < history["mlm_loss"][0]
+    assert history["loss"][-1] < history["loss"][0]
+    expected_loss = history["mlm_loss"][-1] + 50 * history["disc_loss"][-1]
+    assert history["loss"][-1] == pytest.approx(expected_loss, rel=1e-4)
+    evaluation = pretrainer.evaluate(dataset_of(batch).take(2), return_dict=True, verbose=0)
+    again = pretrainer.evaluate(dataset_of(batch).take(2), return_dict=True, verbose=0)
+    assert evaluation == again  # held-out masks depend on the data only
+
+
+def test_one_step_on_two_replicas_equals_one_step_on_one_device():
+    batch = make_batch(batch_size=8, seed=4)
+    single = ExampleSeededPretrainer(NO_DROPOUT, {}, mask_token_id=MASK, special_token_ids=SPECIALS)
+    initial = single.get_weights()
+    single.compile(optimizer=keras.optimizers.SGD(0.5))
+    single_logs = single.fit(dataset_of(batch), steps_per_epoch=1, verbose=0).history
+
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    assert strategy.num_replicas_in_sync == 2
+    with strategy.scope():
+        mirrored = ExampleSeededPretrainer(NO_DROPOUT, {}, mask_token_id=MASK, special_token_ids=SPECIALS)
+        mirrored.set_weights(initial)
+        mirrored.compile(optimizer=keras.optimizers.SGD(0.5))
+    mirrored_logs = mirrored.fit(dataset_of(batch), steps_per_epoch=1, verbose=0).history
+
+    for name in ("loss", "mlm_loss", "disc_loss", "disc_accuracy", "replaced_fraction"):
+        assert mirrored_logs[name][0] == pytest.approx(single_logs[name][0], rel=1e-5), name
+    moved = 0
+    for before, after_single, after_mirrored in zip(initial, single.get_weights(), mirrored.get_weights()):
+        np.testing.assert_allclose(after_mirrored, after_single, atol=2e-6)
+        moved += np.abs(after_single - before).sum()
+    assert moved > 0
+
+
+def test_replicas_draw_different_masks_and_noise():
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    with strategy.scope():
+        pretrainer = ElectraPretrainer(TINY_MODEL, {}, mask_token_id=MASK, special_token_ids=SPECIALS)
+
+    @tf.function
+    def draw(step):
+        seed = pretrainer._step_seed(step, salt=1)
+        noise = pretrainer.draw_noise(seed, 4, 24, 4)
+        return noise["select"], noise["gumbel"]
+
+    first = [strategy.experimental_local_results(r) for r in strategy.run(draw, args=(tf.constant(3),))]
+    again = [strategy.experimental_local_results(r) for r in strategy.run(draw, args=(tf.constant(3),))]
+    later = [strategy.experimental_local_results(r) for r in strategy.run(draw, args=(tf.constant(4),))]
+    for per_replica, repeated, next_step in zip(first, again, later):
+        assert not np.allclose(per_replica[0], per_replica[1])  # replicas differ
+        np.testing.assert_array_equal(per_replica[0], repeated[0])  # reproducible
+        assert not np.allclose(per_replica[0], next_step[0])  # steps differ
+
+
+def test_gradients_are_clipped_by_global_norm():
+    batch = make_batch(batch_size=8)
+    moves = {}
+    for clip in (0.01, None):
+        pretrainer = ElectraPretrainer(
+            NO_DROPOUT, {}, mask_token_id=MASK, special_token_ids=SPECIALS, gradient_clip_norm=clip
+        )
+        before = [v.numpy() for v in pretrainer.trainable_variables]
+        pretrainer.compile(optimizer=keras.optimizers.SGD(1.0))
+        pretrainer.fit(dataset_of(batch), steps_per_epoch=1, verbose=0)
+        after = [v.numpy() for v in pretrainer.trainable_variables]
+        moves[clip] = np.sqrt(sum(((a - b) ** 2).sum() for a, b in zip(after, before)))
+    assert moves[0.01] == pytest.approx(0.01, rel=1e-3)
+    assert moves[None] > 0.1
+
+
+def test_pooler_is_not_trained_by_the_objective():
+    pretrainer = ElectraPretrainer(TINY_MODEL, {}, mask_token_id=MASK, special_token_ids=SPECIALS)
+    pooler = {id(v) for v in pretrainer.discriminator.pooled_dense.weights}
+    assert not pooler & {id(v) for v in pretrainer.trainable_variables}
+
+
+def test_weight_decay_skips_layer_norm_and_biases():
+    pretrainer = ElectraPretrainer(TINY_MODEL, {}, mask_token_id=MASK, special_token_ids=SPECIALS)
+    optimizer = build_optimizer(OptimizerConfig(), num_steps=100)
+    optimizer.build(pretrainer.trainable_variables)
+    decayed = {v.path for v in pretrainer.trainable_variables if optimizer._use_weight_decay(v)}
+    assert "embedding/token_embedding/embeddings" in decayed
+    assert any(path.endswith("query/kernel") for path in decayed)
+    assert not any(path.endswith(("bias", "gamma", "beta")) for path in decayed)
+
+
+@pytest.mark.parametrize(
+    "form, step, expected",
+    [
+        ("paper", 0, 0.0),
+        ("paper", 50, 0.5),
+        ("paper", 100, 1.0),
+        ("paper", 550, 0.5),
+        ("paper", 1000, 0.0),
+        ("official", 50, 0.5 * 0.95),
+        ("official", 100, 0.9),
+        ("official", 550, 0.45),
+    ],
+)
+def test_learning_rate_schedules(form, step, expected):
+    schedule = WarmupLinearDecay(1.0, warmup_steps=100, num_steps=1000, form=form)
+    assert float(schedule(step)) == pytest.approx(expected, abs=1e-6)
+
+
+def test_rejects_batches_without_required_keys():
+    pretrainer = ElectraPretrainer(TINY_MODEL, {}, mask_token_id=MASK, special_token_ids=SPECIALS)
+    pretrainer.compile(optimizer="sgd")
+    batch = make_batch()
+    del batch["segment_ids"]
+    with pytest.raises(ValueError, match="segment_ids"):
+        pretrainer.fit(dataset_of(batch), steps_per_epoch=1, verbose=0)
