@@ -15,13 +15,16 @@ class _DiscriminatorModule(tf.Module):
         super().__init__()
         self.discriminator = pretrainer.discriminator
         self.discriminator_head = pretrainer.discriminator_head
-        spec = tf.TensorSpec([None, None], tf.int32)
         self.serving_default = tf.function(
             self._serve,
-            input_signature=[{"token_ids": spec, "segment_ids": spec, "padding_mask": spec}],
+            input_signature=[
+                tf.TensorSpec([None, None], tf.int32, name=name)
+                for name in ("token_ids", "segment_ids", "padding_mask")
+            ],
         )
 
-    def _serve(self, inputs):
+    def _serve(self, token_ids, segment_ids, padding_mask):
+        inputs = {"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask}
         outputs = self.discriminator(inputs, training=False)
         logits = tf.cast(self.discriminator_head(outputs["sequence_output"]), tf.float32)
         return {

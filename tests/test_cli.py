@@ -1,0 +1,126 @@
+"""The command line as a user runs it: one process per run."""
+
+import gzip
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import electra_keras  # noqa: F401  (registers classes for load_model)
+from electra_keras import data
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "scripts" / "pretrain.py"
+FAST = [
+    "--set", "data.vocabulary_size=1000",
+    "--set", "data.sequence_length=32",
+    "--set", "training.steps_per_eval=15",
+    "--set", "training.steps_per_checkpoint=10",
+    "--set", "training.eval_batches=2",
+    "--batch-size", "8",
+]
+
+
+def run(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *map(str, args)],
+        capture_output=True, text=True, cwd=cwd, timeout=600,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+
+
+@pytest.fixture(scope="module")
+def small_corpus(tmp_path_factory):
+    """Some of the bundled English and Korean text, with one undecodable line."""
+    folder = tmp_path_factory.mktemp("corpus")
+    parts = []
+    for path in data.DEFAULT_CORPUS:
+        with gzip.open(path, "rb") as file:
+            parts.append(b"\n".join(file.read().split(b"\n")[:1500]))
+    english = folder / "english.txt"
+    english.write_bytes(parts[0] + b"\n\nA broken \xff\xfe line here.\n")
+    korean = folder / "korean.txt.gz"
+    korean.write_bytes(gzip.compress(parts[1]))
+    return [english, korean]
+
+
+def test_end_to_end_on_the_tiny_config(small_corpus, tmp_path):
+    output = tmp_path / "run"
+    result = run("--corpus", *small_corpus, "--output", output, "--steps", 30, *FAST)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "english.txt: replaced undecodable bytes on 1 lines (first: line" in result.stderr
+    assert "done in" in result.stdout
+
+    assert json.loads((output / "run_state.json").read_text())["status"] == "complete"
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert metrics["steps"] == 30
+    assert [e["step"] for e in metrics["evaluations"]] == [15, 30]
+    assert metrics["data"]["undecodable_bytes"] == 2 and metrics["data"]["files"] == 2
+    for key in ("loss", "mlm_loss", "disc_loss", "gen_accuracy", "disc_accuracy", "replaced_fraction"):
+        assert np.isfinite(metrics["eval"][key]) and np.isfinite(metrics["train"][key])
+    vocabulary = (output / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    assert vocabulary[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    assert any("\uac00" <= ch <= "\ud7a3" for token in vocabulary for ch in token)
+    assert "vocabulary_size: 1000" in (output / "config.yaml").read_text()
+    checkpoints = sorted(p.name for p in (output / "checkpoints").iterdir())
+    assert checkpoints == ["ckpt-000000010.weights.h5", "ckpt-000000020.weights.h5", "ckpt-000000030.weights.h5"]
+    assert list((output / "logs").rglob("events.out.tfevents.*"))
+
+    # The exported SavedModel answers like the trained Keras model.
+    pretrainer = keras.models.load_model(output / "pretrainer.keras")
+    exported = tf.saved_model.load(str(output / "export" / "discriminator" / "1"))
+    serve = exported.signatures["serving_default"]
+    batch = {
+        "token_ids": tf.constant([[2, 10, 11, 12, 3, 0], [2, 40, 3, 41, 3, 0]], tf.int32),
+        "segment_ids": tf.constant([[0, 0, 0, 0, 0, 0], [0, 0, 0, 1, 1, 0]], tf.int32),
+        "padding_mask": tf.constant([[1, 1, 1, 1, 1, 0], [1, 1, 1, 1, 1, 0]], tf.int32),
+    }
+    answer = serve(**batch)
+    np.testing.assert_allclose(answer["replaced_logits"], pretrainer(batch), atol=1e-5)
+    assert answer["replaced_probability"].dtype == tf.float32
+    assert answer["sequence_output"].shape == (2, 6, 128)
+    assert not list((output / "export" / "discriminator").glob(".*"))  # no staging left
+
+
+def test_refuses_to_overwrite_an_existing_run_without_flag(small_corpus, tmp_path):
+    output = tmp_path / "run"
+    output.mkdir()
+    (output / "keep.txt").write_text("precious")
+    result = run("--corpus", *small_corpus, "--output", output, "--steps", 2, *FAST)
+    assert result.returncode == 2
+    assert "folder exists and is not empty" in result.stderr
+    result = run("--corpus", *small_corpus, "--output", output, "--steps", 2, "--overwrite", *FAST)
+    assert result.returncode == 2 and "not an electra_keras run folder" in result.stderr
+    assert (output / "keep.txt").read_text() == "precious"
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--corpus", "{tmp}/missing.txt"], "missing.txt: corpus file not found"),
+        (["--corpus", "{tmp}/empty.txt"], "corpus is empty"),
+        (["--set", "model.hidden_sise=8"], "unknown key 'model.hidden_sise'"),
+        (["--batch-size", "0"], "--batch-size: expected a positive integer, got '0'"),
+        (["--batch-size", "many"], "--batch-size: expected a positive integer, got 'many'"),
+        (["--steps", "-5"], "--steps: expected a positive integer, got '-5'"),
+        (["--config", "{tmp}/nope.yaml"], "nope.yaml: config file not found"),
+        (["--vocab", "{tmp}/empty.txt"], "empty.txt:1: empty token"),
+    ],
+)
+def test_bad_input_gives_one_clear_error_and_no_complete_output(tmp_path, arguments, message):
+    (tmp_path / "empty.txt").write_text("\n\n")
+    output = tmp_path / "run"
+    arguments = [a.replace("{tmp}", str(tmp_path)) for a in arguments]
+    result = run(*arguments, "--output", output, "--steps", "2")
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (output / "metrics.json").exists()
+    if (output / "run_state.json").exists():
+        assert json.loads((output / "run_state.json").read_text())["status"] == "failed"
