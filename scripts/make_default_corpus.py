@@ -23,6 +23,7 @@ Example:
 import argparse
 import gzip
 import html.parser
+import io
 import pathlib
 import re
 import sys
@@ -99,10 +100,12 @@ def libreoffice_documents(folder):
 
 def write_corpus(documents, path):
     count = 0
-    with gzip.open(path, "wt", encoding="utf-8", compresslevel=9) as out:
-        for document in documents:
-            out.write("\n".join(document) + "\n\n")
-            count += 1
+    # mtime=0 keeps the archive byte-identical across rebuilds.
+    with gzip.GzipFile(path, "wb", compresslevel=9, mtime=0) as binary:
+        with io.TextIOWrapper(binary, encoding="utf-8") as out:
+            for document in documents:
+                out.write("\n".join(document) + "\n\n")
+                count += 1
     print(f"{path}: {count} documents, {path.stat().st_size} bytes")
 
 
