@@ -98,3 +98,42 @@ def main(argv=None):
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def export_main(argv=None):
+    """`scripts/export.py`: a run's discriminator into a TF Serving model folder."""
+    parser = argparse.ArgumentParser(
+        description="Export a trained discriminator as a SavedModel under BASE/NAME/VERSION.",
+    )
+    parser.add_argument("--run", required=True, help="pretraining output folder")
+    parser.add_argument("--checkpoint", help="a checkpoints/*.weights.h5 file; default: the final model")
+    parser.add_argument("--base", required=True, help="model base folder (TF Serving's model_base_path parent)")
+    parser.add_argument("--name", default="electra", help="model name (folder under --base)")
+    parser.add_argument("--version", type=positive_int, help="version number; default: next free one")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from electra_keras import export
+    from electra_keras.config import ConfigError
+    from electra_keras.tokenizer import VocabularyError
+    from electra_keras.training import OutputError
+    from electra_keras.training import load_run
+    from electra_keras.training import next_version
+
+    try:
+        config, vocabulary, pretrainer = load_run(args.run, args.checkpoint)
+    except (ConfigError, VocabularyError, OutputError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    model_dir = pathlib.Path(args.base) / args.name
+    version = args.version or next_version(model_dir)
+    target = export.export_discriminator(
+        pretrainer,
+        model_dir / str(version),
+        vocabulary=vocabulary,
+        sequence_length=config.data.sequence_length,
+        lowercase=config.data.lowercase,
+        strip_accents=config.data.strip_accents,
+        warmup_texts=export.DEFAULT_WARMUP_TEXTS,
+    )
+    print(f"exported {target}")
+    return 0

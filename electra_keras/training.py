@@ -36,8 +36,8 @@ def prepare_data(config, corpus_paths, vocabulary_path=None):
     """Reads, tokenizes and packs a corpus; builds a vocabulary if none given.
 
     Returns:
-        dict with `tokenizer`, `vocabulary`, `train` and `eval` examples and
-        `statistics`.
+        dict with `tokenizer`, `vocabulary`, `sample_texts`, `train` and
+        `eval` examples and `statistics`.
 
     Example:
     ```python
@@ -80,6 +80,8 @@ def prepare_data(config, corpus_paths, vocabulary_path=None):
     return {
         "tokenizer": tokenizer,
         "vocabulary": vocabulary,
+        # A few real lines: TF Serving warmup requests.
+        "sample_texts": [document[0] for document in documents[:32]],
         "train": train,
         "eval": held_out,
         "statistics": statistics,
@@ -230,7 +232,15 @@ def _run(config, corpus_paths, output_dir, vocabulary_path, verbose):
     )
 
     save_model_atomic(pretrainer, output_dir / "pretrainer.keras")
-    export.export_discriminator(pretrainer, output_dir / "export" / "discriminator" / "1")
+    export.export_discriminator(
+        pretrainer,
+        output_dir / "export" / "discriminator" / "1",
+        vocabulary=prepared["vocabulary"],
+        sequence_length=config.data.sequence_length,
+        lowercase=config.data.lowercase,
+        strip_accents=config.data.strip_accents,
+        warmup_texts=prepared["sample_texts"],
+    )
     final_eval = evaluation_log.evaluations[-1] if evaluation_log.evaluations else {}
     metrics = {
         "steps": int(pretrainer.optimizer.iterations),
@@ -285,3 +295,46 @@ def save_model_atomic(model, path):
     temporary = path.with_name(f".{path.stem}.tmp.keras")
     model.save(temporary)
     os.replace(temporary, path)
+
+
+def load_run(run_dir, checkpoint=None):
+    """The config, vocabulary and trained pretrainer of a run folder.
+
+    Takes the final `pretrainer.keras`, or the weights of `checkpoint` (a
+    `.weights.h5` file, e.g. from `checkpoints/`) when given.
+
+    Example:
+    ```python
+    config, vocabulary, pretrainer = electra_keras.training.load_run("runs/demo")
+    ```
+    """
+    from electra_keras.config import ElectraConfig
+
+    run_dir = pathlib.Path(run_dir)
+    if not (run_dir / "config.yaml").exists():
+        raise OutputError(f"{run_dir}: not a pretraining run folder (no config.yaml)")
+    config = ElectraConfig.from_yaml(run_dir / "config.yaml")
+    vocabulary = tokenization.load_vocabulary(run_dir / "vocab.txt")
+    if checkpoint is None:
+        final = run_dir / "pretrainer.keras"
+        if not final.exists():
+            raise OutputError(
+                f"{final}: not found (the run did not finish); pass --checkpoint "
+                f"with one of {run_dir / 'checkpoints'}/*.weights.h5"
+            )
+        pretrainer = keras.models.load_model(final)
+    else:
+        checkpoint = pathlib.Path(checkpoint)
+        if not checkpoint.exists():
+            raise OutputError(f"{checkpoint}: checkpoint not found")
+        tokenizer = tokenization.make_tokenizer(vocabulary, config.data.lowercase, config.data.strip_accents)
+        pretrainer = build_pretrainer(config, tokenizer)
+        pretrainer.load_weights(checkpoint)
+    return config, vocabulary, pretrainer
+
+
+def next_version(model_dir):
+    """1 + the highest numeric version folder in `model_dir` (TF Serving layout)."""
+    model_dir = pathlib.Path(model_dir)
+    versions = [int(p.name) for p in model_dir.glob("*") if p.is_dir() and p.name.isdigit()]
+    return max(versions, default=0) + 1

@@ -27,12 +27,16 @@ FAST = [
 ]
 
 
-def run(*args, cwd=None):
+def run(*args, cwd=None, script=SCRIPT):
     return subprocess.run(
-        [sys.executable, str(SCRIPT), *map(str, args)],
+        [sys.executable, str(script), *map(str, args)],
         capture_output=True, text=True, cwd=cwd, timeout=600,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
     )
+
+
+def export_run(*args):
+    return run(*args, script=ROOT / "scripts" / "export.py")
 
 
 @pytest.fixture(scope="module")
@@ -75,17 +79,35 @@ def test_end_to_end_on_the_tiny_config(small_corpus, tmp_path):
     # The exported SavedModel answers like the trained Keras model.
     pretrainer = keras.models.load_model(output / "pretrainer.keras")
     exported = tf.saved_model.load(str(output / "export" / "discriminator" / "1"))
-    serve = exported.signatures["serving_default"]
+    token_ids = tf.constant([[2, 10, 11, 12, 3, 0], [2, 40, 3, 41, 3, 0]], tf.int32)
     batch = {
-        "token_ids": tf.constant([[2, 10, 11, 12, 3, 0], [2, 40, 3, 41, 3, 0]], tf.int32),
+        "token_ids": token_ids,
         "segment_ids": tf.constant([[0, 0, 0, 0, 0, 0], [0, 0, 0, 1, 1, 0]], tf.int32),
-        "padding_mask": tf.constant([[1, 1, 1, 1, 1, 0], [1, 1, 1, 1, 1, 0]], tf.int32),
+        "padding_mask": tf.cast(token_ids != 0, tf.int32),
     }
-    answer = serve(**batch)
-    np.testing.assert_allclose(answer["replaced_logits"], pretrainer(batch), atol=1e-5)
-    assert answer["replaced_probability"].dtype == tf.float32
-    assert answer["sequence_output"].shape == (2, 6, 128)
+    logits = exported.signatures["rtd"](token_ids=token_ids)["logits"]
+    np.testing.assert_allclose(logits, pretrainer(batch), atol=1e-5)
+    answer = exported.signatures["serving_default"](text=tf.constant(["The jury said.", "대화 상자"]))
+    assert answer["replaced_probability"].shape == (2, 32)
+    assert answer["tokens"][0, 0].numpy() == b"[CLS]"
+    assert (output / "export" / "discriminator" / "1" / "assets.extra" / "tf_serving_warmup_requests").exists()
     assert not list((output / "export" / "discriminator").glob(".*"))  # no staging left
+
+    # scripts/export.py: the final model, then a checkpoint, as new versions.
+    base = tmp_path / "models"
+    result = export_run("--run", output, "--base", base, "--name", "electra")
+    assert result.returncode == 0, result.stderr[-3000:]
+    result = export_run(
+        "--run", output, "--base", base, "--checkpoint", output / "checkpoints" / "ckpt-000000020.weights.h5"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(p.name for p in (base / "electra").iterdir()) == ["1", "2"]
+    final = tf.saved_model.load(str(base / "electra" / "1")).signatures["rtd"](token_ids=token_ids)["logits"]
+    earlier = tf.saved_model.load(str(base / "electra" / "2")).signatures["rtd"](token_ids=token_ids)["logits"]
+    np.testing.assert_allclose(final, logits, atol=1e-6)
+    assert np.abs(final - earlier).max() > 0
+    result = export_run("--run", tmp_path, "--base", base)
+    assert result.returncode == 2 and "not a pretraining run folder" in result.stderr
 
 
 def test_refuses_to_overwrite_an_existing_run_without_flag(small_corpus, tmp_path):

@@ -1,0 +1,137 @@
+"""Load a SavedModel the way TF Serving's model server does, and run it.
+
+No TF Serving binary runs on every machine, so this stands in for it: graph
+mode, a `tf.compat.v1.Session`, `saved_model.loader.load` with the `serve`
+tag, signatures run by their tensor names, and nothing imported but
+tensorflow and tensorflow_text (the ops the stock server links).
+
+Examples:
+    ```
+    python serving/graph_mode_check.py describe models/electra/1
+    python serving/graph_mode_check.py ops models/electra/1
+    python serving/graph_mode_check.py run models/electra/1 --signature serving_default \
+        --inputs request.json --output answer.npz
+    ```
+`describe` prints the signatures as JSON (what `saved_model_cli show` reports);
+`ops` lists the graph's op types and any that neither TensorFlow core nor
+tensorflow-text registers; `run` feeds a JSON object of input name to nested
+lists (strings as UTF-8, or `{"b64": ...}` for raw bytes) and writes the
+outputs to an `.npz` file. A request the model rejects exits with code 3 and
+the error, as the server would answer it.
+"""
+
+import argparse
+import base64
+import json
+import pathlib
+import sys
+
+import numpy as np
+import tensorflow as tf
+
+
+def describe(export_dir):
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved_model = saved_model_pb2.SavedModel()
+    saved_model.ParseFromString((pathlib.Path(export_dir) / "saved_model.pb").read_bytes())
+    (meta_graph,) = [m for m in saved_model.meta_graphs if "serve" in m.meta_info_def.tags]
+    signatures = {}
+    for name, signature in meta_graph.signature_def.items():
+        if name.startswith("__"):
+            continue
+        signatures[name] = {
+            side: {
+                key: {
+                    "dtype": tf.dtypes.as_dtype(info.dtype).name,
+                    "shape": [d.size for d in info.tensor_shape.dim],
+                }
+                for key, info in getattr(signature, side).items()
+            }
+            for side in ("inputs", "outputs")
+        }
+    return signatures, meta_graph
+
+
+def list_ops(export_dir):
+    """Op types of the graph and its functions, split by who registers them."""
+    from tensorflow.python.framework import op_def_registry
+
+    _, meta_graph = describe(export_dir)
+    graph = meta_graph.graph_def
+    ops = {node.op for node in graph.node}
+    for function in graph.library.function:
+        ops.update(node.op for node in function.node_def)
+    functions = {f.signature.name for f in graph.library.function}
+    ops -= functions
+    core = {op for op in ops if op_def_registry.get(op) is not None}
+    import tensorflow_text  # noqa: F401  (registers its ops)
+
+    text_ops = {op for op in ops - core if op_def_registry.get(op) is not None}
+    return {
+        "ops": sorted(ops),
+        "tensorflow_text_ops": sorted(text_ops),
+        "unknown": sorted(ops - core - text_ops),
+    }
+
+
+def _decode_value(value):
+    if isinstance(value, list):
+        return [_decode_value(v) for v in value]
+    if isinstance(value, dict) and set(value) == {"b64"}:
+        return base64.b64decode(value["b64"])
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    return value
+
+
+def run(export_dir, signature_name, inputs):
+    """Runs one signature in a v1 Session; returns a dict of numpy outputs."""
+    import tensorflow_text  # noqa: F401  (the server links these ops)
+
+    tf.compat.v1.disable_eager_execution()
+    graph = tf.Graph()
+    with tf.compat.v1.Session(graph=graph) as session:
+        meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], str(export_dir))
+        signature = meta_graph.signature_def[signature_name]
+        missing = set(signature.inputs) - set(inputs)
+        extra = set(inputs) - set(signature.inputs)
+        if missing or extra:
+            raise ValueError(f"inputs must be {sorted(signature.inputs)}; missing {sorted(missing)}, extra {sorted(extra)}")
+        feed = {}
+        for key, info in signature.inputs.items():
+            dtype = tf.dtypes.as_dtype(info.dtype)
+            numpy_dtype = object if dtype == tf.string else dtype.as_numpy_dtype
+            feed[info.name] = np.array(_decode_value(inputs[key]), dtype=numpy_dtype)
+        fetch = {key: info.name for key, info in signature.outputs.items()}
+        return session.run(fetch, feed)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["describe", "ops", "run"])
+    parser.add_argument("export_dir")
+    parser.add_argument("--signature", default="serving_default")
+    parser.add_argument("--inputs", help="JSON file: {input name: nested list}")
+    parser.add_argument("--output", help=".npz file for the outputs of `run`")
+    args = parser.parse_args()
+    if args.command == "describe":
+        print(json.dumps(describe(args.export_dir)[0], indent=2))
+    elif args.command == "ops":
+        print(json.dumps(list_ops(args.export_dir), indent=2))
+    else:
+        inputs = json.loads(pathlib.Path(args.inputs).read_text(encoding="utf-8"))
+        try:
+            outputs = run(args.export_dir, args.signature, inputs)
+        except (tf.errors.OpError, ValueError) as error:
+            lines = [line.strip() for line in getattr(error, "message", str(error)).splitlines()]
+            lines = [line for line in lines if line and line != "Graph execution error:"]
+            print(json.dumps({"error": lines[0] if lines else type(error).__name__}))
+            return 3
+        np.savez(args.output, **outputs)
+        print(json.dumps({key: list(value.shape) for key, value in outputs.items()}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

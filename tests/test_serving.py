@@ -1,0 +1,209 @@
+"""The export as TF Serving sees it: loaded in a fresh graph-mode process."""
+
+import base64
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import MASK
+from conftest import make_batch
+
+from electra_keras import export
+from electra_keras.pretrainer import ElectraPretrainer
+from electra_keras.tokenizer import build_vocabulary
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "serving"))
+import client_grpc  # noqa: E402
+import client_rest  # noqa: E402
+
+LENGTH = 24
+TEXTS = [
+    "The chef cooked the meal in the kitchen.",
+    "대화 상자에 추가하는 콘트롤의 속성을 설정할 수 있습니다.",
+    "Seoul is the capital of Korea.",
+]
+
+
+def graph_mode(*args):
+    """Runs serving/graph_mode_check.py in a fresh process."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "serving" / "graph_mode_check.py"), *map(str, args)],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    return result
+
+
+def run_signature(export_dir, tmp_path, signature, inputs):
+    request = tmp_path / f"{signature}.json"
+    request.write_text(json.dumps(inputs, ensure_ascii=False), encoding="utf-8")
+    answer = tmp_path / f"{signature}.npz"
+    result = graph_mode("run", export_dir, "--signature", signature, "--inputs", request, "--output", answer)
+    assert result.returncode == 0, result.stdout + result.stderr[-2000:]
+    return dict(np.load(answer, allow_pickle=True))
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    vocabulary = build_vocabulary(TEXTS * 10, 300)
+    pretrainer = ElectraPretrainer(
+        {"vocabulary_size": len(vocabulary), "embedding_size": 16, "hidden_size": 32, "num_layers": 2,
+         "num_heads": 2, "intermediate_size": 64, "max_position_embeddings": 64},
+        {}, mask_token_id=MASK, special_token_ids=[0, 2, 3, 4],
+    )
+    pretrainer.compile(optimizer=keras.optimizers.AdamW(1e-2))
+    batch = make_batch(vocabulary_size=len(vocabulary))
+    pretrainer.fit(tf.data.Dataset.from_tensors(batch).repeat(), steps_per_epoch=3, verbose=0)
+    export_dir = tmp_path_factory.mktemp("models") / "electra" / "1"
+    export.export_discriminator(pretrainer, export_dir, vocabulary, LENGTH, warmup_texts=TEXTS)
+    return pretrainer, export_dir
+
+
+def keras_reference(pretrainer, token_ids, segment_ids):
+    batch = {
+        "token_ids": token_ids.astype("int32"),
+        "segment_ids": segment_ids.astype("int32"),
+        "padding_mask": (token_ids != 0).astype("int32"),
+    }
+    outputs = pretrainer.discriminator(batch)
+    return batch, outputs, pretrainer(batch).numpy()
+
+
+def test_signatures_dtypes_and_shapes(exported):
+    _, export_dir = exported
+    result = graph_mode("describe", export_dir)
+    signatures = json.loads(result.stdout)
+    assert set(signatures) == {"serving_default", "pairs", "encode", "rtd"}
+    text = signatures["serving_default"]
+    assert text["inputs"] == {"text": {"dtype": "string", "shape": [-1]}}
+    assert set(signatures["pairs"]["inputs"]) == {"text", "text_pair"}
+    assert text["outputs"]["replaced_probability"] == {"dtype": "float32", "shape": [-1, LENGTH]}
+    assert text["outputs"]["tokens"]["dtype"] == "string"
+    assert text["outputs"]["pooled_output"] == {"dtype": "float32", "shape": [-1, 32]}
+    assert text["outputs"]["mean_pooled_output"]["dtype"] == "float32"
+    assert signatures["encode"]["outputs"]["sequence_output"] == {"dtype": "float32", "shape": [-1, -1, 32]}
+    assert signatures["rtd"]["inputs"] == {"token_ids": {"dtype": "int32", "shape": [-1, -1]}}
+    assert signatures["rtd"]["outputs"]["logits"]["dtype"] == "float32"
+
+
+def test_only_tensorflow_core_and_tensorflow_text_ops(exported):
+    _, export_dir = exported
+    ops = json.loads(graph_mode("ops", export_dir).stdout)
+    assert ops["unknown"] == []
+    assert set(ops["tensorflow_text_ops"]) <= {"FastWordpieceTokenizeWithOffsets", "RegexSplitWithOffsets"}
+    assert "FastWordpieceTokenizeWithOffsets" in ops["tensorflow_text_ops"]
+
+
+def test_text_signature_in_graph_mode_matches_keras(exported, tmp_path):
+    pretrainer, export_dir = exported
+    answer = run_signature(export_dir, tmp_path, "serving_default", {"text": TEXTS})
+    token_ids = answer["token_ids"]
+    tokenizer = export.DiscriminatorServingModule(pretrainer, build_vocabulary(TEXTS * 10, 300), LENGTH).tokenizer
+    for row, text in enumerate(TEXTS):
+        expected = [tokenizer.cls_token_id, *tokenizer([text])[0], tokenizer.sep_token_id]
+        assert token_ids[row, : len(expected)].tolist() == expected
+        assert answer["tokens"][row, 0] == b"[CLS]"
+    _, outputs, logits = keras_reference(pretrainer, token_ids, np.zeros_like(token_ids))
+    mask = answer["padding_mask"]
+    np.testing.assert_allclose(answer["replaced_probability"], tf.sigmoid(logits).numpy() * mask, atol=1e-5)
+    np.testing.assert_allclose(answer["pooled_output"], outputs["pooled_output"], atol=1e-5)
+    sequence = outputs["sequence_output"].numpy()
+    mean = (sequence * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
+    np.testing.assert_allclose(answer["mean_pooled_output"], mean, atol=1e-5)
+
+
+def test_pairs_encode_and_rtd_match_keras(exported, tmp_path):
+    pretrainer, export_dir = exported
+    answer = run_signature(export_dir, tmp_path, "pairs", {"text": TEXTS[:2], "text_pair": TEXTS[1:]})
+    token_ids = answer["token_ids"]
+    sep_positions = [np.flatnonzero(row == 3) for row in token_ids]
+    segment_ids = np.zeros_like(token_ids)
+    for row, positions in enumerate(sep_positions):
+        assert len(positions) == 2
+        segment_ids[row, positions[0] + 1 : positions[1] + 1] = 1
+    batch, outputs, logits = keras_reference(pretrainer, token_ids, segment_ids)
+    np.testing.assert_allclose(answer["replaced_probability"], tf.sigmoid(logits).numpy() * answer["padding_mask"], atol=1e-5)
+
+    rtd = run_signature(export_dir, tmp_path, "rtd", {"token_ids": token_ids.tolist()})
+    np.testing.assert_allclose(rtd["logits"], logits, atol=1e-5)
+    encoded = run_signature(export_dir, tmp_path, "encode", {k: v.tolist() for k, v in batch.items()})
+    np.testing.assert_allclose(encoded["sequence_output"], outputs["sequence_output"], atol=1e-5)
+    np.testing.assert_allclose(encoded["pooled_output"], outputs["pooled_output"], atol=1e-5)
+
+
+def rows_to_columns(body):
+    """TF Serving's row format: a list of objects keyed by input name."""
+    instances = body["instances"]
+    return {key: [instance[key] for instance in instances] for key in instances[0]}
+
+
+def test_rest_and_grpc_requests_parse_into_the_signature_inputs(exported, tmp_path):
+    _, export_dir = exported
+    body = json.loads(json.dumps(client_rest.build_request(TEXTS, TEXTS[::-1])))
+    assert body["signature_name"] == "pairs"
+    from_rest = run_signature(export_dir, tmp_path, body["signature_name"], rows_to_columns(body))
+    request = client_grpc.build_request("electra", TEXTS, TEXTS[::-1])
+    assert request.model_spec.signature_name == "pairs"
+    grpc_inputs = {
+        key: [v.decode("utf-8") for v in tf.make_ndarray(value)] for key, value in request.inputs.items()
+    }
+    from_grpc = run_signature(export_dir, tmp_path, "pairs", grpc_inputs)
+    np.testing.assert_array_equal(from_rest["token_ids"], from_grpc["token_ids"])
+    np.testing.assert_allclose(from_rest["replaced_probability"], from_grpc["replaced_probability"])
+
+
+def test_edge_inputs_give_defined_answers(exported, tmp_path):
+    _, export_dir = exported
+    invalid_utf8 = b"caf\xe9 \xff broken"
+    body = client_rest.build_request(["", " ".join(["kitchen"] * 20000), invalid_utf8])
+    assert body["instances"][2]["text"] == {"b64": base64.b64encode(invalid_utf8).decode()}
+    answer = run_signature(export_dir, tmp_path, "serving_default", rows_to_columns(body))
+    assert answer["token_ids"].shape == (3, LENGTH)
+    assert answer["padding_mask"][0].sum() == 2  # [CLS] [SEP]
+    assert answer["padding_mask"][1].sum() == LENGTH  # truncated, not failed
+    assert answer["tokens"][1, -1] == b"[SEP]"
+    assert answer["padding_mask"][2].sum() > 2
+    assert np.isfinite(answer["replaced_probability"]).all()
+
+    empty = run_signature(export_dir, tmp_path, "serving_default", {"text": []})
+    assert empty["replaced_probability"].shape == (0, LENGTH)
+
+
+def test_mismatched_pairs_get_an_error_answer_not_a_crash(exported, tmp_path):
+    _, export_dir = exported
+    request = tmp_path / "bad.json"
+    request.write_text(json.dumps({"text": ["a", "b"], "text_pair": ["c"]}))
+    result = graph_mode("run", export_dir, "--signature", "pairs", "--inputs", request, "--output", tmp_path / "x.npz")
+    assert result.returncode == 3
+    assert "text and text_pair need the same batch size" in json.loads(result.stdout)["error"]
+
+
+def test_warmup_requests_are_prediction_logs(exported):
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    _, export_dir = exported
+    path = export_dir / "assets.extra" / "tf_serving_warmup_requests"
+    records = list(tf.data.TFRecordDataset(str(path)).as_numpy_iterator())
+    assert 0 < len(records) <= 1000
+    for record in records:
+        log = prediction_log_pb2.PredictionLog.FromString(record)
+        request = log.predict_log.request
+        assert request.model_spec.signature_name == "serving_default"
+        assert tf.make_ndarray(request.inputs["text"]).dtype == object
+
+
+def test_export_is_atomic_and_replaces_a_version(exported, tmp_path):
+    pretrainer, export_dir = exported
+    target = tmp_path / "electra" / "1"
+    target.mkdir(parents=True)
+    (target / "stale.txt").write_text("old")
+    export.export_discriminator(pretrainer, target, build_vocabulary(TEXTS * 10, 300), LENGTH)
+    assert (target / "saved_model.pb").exists() and not (target / "stale.txt").exists()
+    assert [p.name for p in target.parent.iterdir()] == ["1"]
