@@ -24,13 +24,13 @@ Example:
 import argparse
 import json
 import os
-import pathlib
 import statistics
-import subprocess
 import sys
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+import harness
+
+ROOT = harness.ROOT
 
 
 def model_sizes(config_name):
@@ -207,27 +207,18 @@ def main():
         print(json.dumps({"seconds": IMPLEMENTATIONS[args.worker](args)}))
         return
     names = args.implementations.split(",")
-    seconds = {name: [] for name in names}
-    for _ in range(args.rounds):
-        for name in names:
-            command = [sys.executable, __file__, *sys.argv[1:], "--worker", name]
-            result = subprocess.run(
-                command, capture_output=True, text=True, check=False,
-                env={**os.environ, "PYTHONPATH": str(ROOT)},
-            )
-            if result.returncode:
-                sys.exit(f"{name} failed:\n{result.stderr[-3000:]}")
-            seconds[name].append(json.loads(result.stdout.strip().splitlines()[-1])["seconds"])
+    results = harness.run_workers(__file__, names, args.rounds)
     tokens = args.batch_size * args.sequence_length * args.steps
     rows = []
     for name in names:
-        median = statistics.median(seconds[name])
+        seconds = [r["seconds"] for r in results[name]]
+        median = statistics.median(seconds)
         rows.append(
             {
                 "implementation": name,
                 "tokens_per_second": tokens / median,
                 "step_seconds": median / args.steps,
-                "all_round_seconds": seconds[name],
+                "all_round_seconds": seconds,
             }
         )
     baseline = next((r for r in rows if r["implementation"] == "hf_pytorch"), None)
@@ -243,10 +234,7 @@ def main():
             f"{row['implementation']:<16}{row['tokens_per_second']:>12.0f}"
             f"{row['step_seconds']:>10.3f}{ratio:>14.2f}x"
         )
-    output = pathlib.Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps({"arguments": vars(args), "results": rows}, indent=2))
-    print(f"wrote {output}")
+    harness.write_json(args.output, {"arguments": vars(args), "results": rows})
 
 
 if __name__ == "__main__":
