@@ -17,6 +17,7 @@ from conftest import make_batch
 from electra_keras import export
 from electra_keras.pretrainer import ElectraPretrainer
 from electra_keras.tokenizer import build_vocabulary
+from electra_keras.tokenizer import make_tokenizer
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "serving"))
@@ -63,7 +64,7 @@ def exported(tmp_path_factory):
     pretrainer.fit(tf.data.Dataset.from_tensors(batch).repeat(), steps_per_epoch=3, verbose=0)
     export_dir = tmp_path_factory.mktemp("models") / "electra" / "1"
     export.export_discriminator(pretrainer, export_dir, vocabulary, LENGTH, warmup_texts=TEXTS)
-    return pretrainer, export_dir
+    return pretrainer, export_dir, vocabulary
 
 
 def keras_reference(pretrainer, token_ids, segment_ids):
@@ -77,7 +78,7 @@ def keras_reference(pretrainer, token_ids, segment_ids):
 
 
 def test_signatures_dtypes_and_shapes(exported):
-    _, export_dir = exported
+    _, export_dir, _ = exported
     result = graph_mode("describe", export_dir)
     signatures = json.loads(result.stdout)
     assert set(signatures) == {"serving_default", "pairs", "encode", "rtd"}
@@ -94,7 +95,7 @@ def test_signatures_dtypes_and_shapes(exported):
 
 
 def test_only_tensorflow_core_and_tensorflow_text_ops(exported):
-    _, export_dir = exported
+    _, export_dir, _ = exported
     ops = json.loads(graph_mode("ops", export_dir).stdout)
     assert ops["unknown"] == []
     assert set(ops["tensorflow_text_ops"]) <= {"FastWordpieceTokenizeWithOffsets", "RegexSplitWithOffsets"}
@@ -102,10 +103,10 @@ def test_only_tensorflow_core_and_tensorflow_text_ops(exported):
 
 
 def test_text_signature_in_graph_mode_matches_keras(exported, tmp_path):
-    pretrainer, export_dir = exported
+    pretrainer, export_dir, vocabulary = exported
     answer = run_signature(export_dir, tmp_path, "serving_default", {"text": TEXTS})
     token_ids = answer["token_ids"]
-    tokenizer = export.DiscriminatorServingModule(pretrainer, build_vocabulary(TEXTS * 10, 300), LENGTH).tokenizer
+    tokenizer = make_tokenizer(vocabulary)
     for row, text in enumerate(TEXTS):
         expected = [tokenizer.cls_token_id, *tokenizer([text])[0], tokenizer.sep_token_id]
         assert token_ids[row, : len(expected)].tolist() == expected
@@ -120,7 +121,7 @@ def test_text_signature_in_graph_mode_matches_keras(exported, tmp_path):
 
 
 def test_pairs_encode_and_rtd_match_keras(exported, tmp_path):
-    pretrainer, export_dir = exported
+    pretrainer, export_dir, vocabulary = exported
     answer = run_signature(export_dir, tmp_path, "pairs", {"text": TEXTS[:2], "text_pair": TEXTS[1:]})
     token_ids = answer["token_ids"]
     sep_positions = [np.flatnonzero(row == 3) for row in token_ids]
@@ -145,7 +146,7 @@ def rows_to_columns(body):
 
 
 def test_rest_and_grpc_requests_parse_into_the_signature_inputs(exported, tmp_path):
-    _, export_dir = exported
+    _, export_dir, _ = exported
     body = json.loads(json.dumps(client_rest.build_request(TEXTS, TEXTS[::-1])))
     assert body["signature_name"] == "pairs"
     from_rest = run_signature(export_dir, tmp_path, body["signature_name"], rows_to_columns(body))
@@ -160,7 +161,7 @@ def test_rest_and_grpc_requests_parse_into_the_signature_inputs(exported, tmp_pa
 
 
 def test_edge_inputs_give_defined_answers(exported, tmp_path):
-    _, export_dir = exported
+    _, export_dir, _ = exported
     invalid_utf8 = b"caf\xe9 \xff broken"
     body = client_rest.build_request(["", " ".join(["kitchen"] * 20000), invalid_utf8])
     assert body["instances"][2]["text"] == {"b64": base64.b64encode(invalid_utf8).decode()}
@@ -177,7 +178,7 @@ def test_edge_inputs_give_defined_answers(exported, tmp_path):
 
 
 def test_mismatched_pairs_get_an_error_answer_not_a_crash(exported, tmp_path):
-    _, export_dir = exported
+    _, export_dir, _ = exported
     request = tmp_path / "bad.json"
     request.write_text(json.dumps({"text": ["a", "b"], "text_pair": ["c"]}))
     result = graph_mode("run", export_dir, "--signature", "pairs", "--inputs", request, "--output", tmp_path / "x.npz")
@@ -188,7 +189,7 @@ def test_mismatched_pairs_get_an_error_answer_not_a_crash(exported, tmp_path):
 def test_warmup_requests_are_prediction_logs(exported):
     from tensorflow_serving.apis import prediction_log_pb2
 
-    _, export_dir = exported
+    _, export_dir, _ = exported
     path = export_dir / "assets.extra" / "tf_serving_warmup_requests"
     records = list(tf.data.TFRecordDataset(str(path)).as_numpy_iterator())
     assert 0 < len(records) <= 1000
@@ -200,10 +201,10 @@ def test_warmup_requests_are_prediction_logs(exported):
 
 
 def test_export_is_atomic_and_replaces_a_version(exported, tmp_path):
-    pretrainer, export_dir = exported
+    pretrainer, export_dir, vocabulary = exported
     target = tmp_path / "electra" / "1"
     target.mkdir(parents=True)
     (target / "stale.txt").write_text("old")
-    export.export_discriminator(pretrainer, target, build_vocabulary(TEXTS * 10, 300), LENGTH)
+    export.export_discriminator(pretrainer, target, vocabulary, LENGTH)
     assert (target / "saved_model.pb").exists() and not (target / "stale.txt").exists()
     assert [p.name for p in target.parent.iterdir()] == ["1"]
