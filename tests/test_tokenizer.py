@@ -66,3 +66,17 @@ def test_bad_vocabulary_files_name_file_and_line(tmp_path, content, message):
     path.write_text(content, encoding="utf-8")
     with pytest.raises(VocabularyError, match=message):
         load_vocabulary(path)
+
+
+def test_fast_trainer_gives_a_usable_cased_vocabulary():
+    lines = (KOREAN + ENGLISH) * 20
+    vocabulary = build_vocabulary(lines, 300, trainer="tokenizers")
+    assert tuple(vocabulary[:5]) == SPECIAL_TOKENS
+    assert len(vocabulary) == len(set(vocabulary)) <= 300
+    tokenizer = make_tokenizer(vocabulary)
+    for sentence in KOREAN + ENGLISH:
+        ids = tokenizer([sentence])[0]
+        assert tokenizer.token_to_id("[UNK]") not in ids
+        assert tokenizer.detokenize([ids])[0].replace(" ", "") == sentence.replace(" ", "")
+    with pytest.raises(ValueError, match="trainer must be"):
+        build_vocabulary(lines, 300, trainer="sentencepiece")
