@@ -5,12 +5,12 @@ decomposes Hangul syllables into jamo, so Korean (KoELECTRA's vocab.txt, or
 one built here) round-trips.
 """
 
-import os
 import pathlib
-import tempfile
 
 import keras_hub
 import tensorflow as tf
+
+from electra_keras.files import atomic_path
 
 # The tokens ELECTRA needs; a built vocabulary puts them at ids 0-4 (as
 # KoELECTRA does); Google's vocab.txt has them elsewhere, found by name.
@@ -66,12 +66,8 @@ def save_vocabulary(vocabulary, path):
     electra_keras.tokenizer.save_vocabulary(vocabulary, "out/vocab.txt")
     ```
     """
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".vocab-", suffix=".tmp")
-    with os.fdopen(handle, "w", encoding="utf-8") as file:
-        file.write("\n".join(vocabulary) + "\n")
-    os.replace(temporary, path)
+    with atomic_path(path) as temporary:
+        temporary.write_text("\n".join(vocabulary) + "\n", encoding="utf-8")
 
 
 def build_vocabulary(lines, vocabulary_size, lowercase=False, strip_accents=False, trainer="keras_hub"):

@@ -14,7 +14,6 @@ import os
 import pathlib
 import shutil
 import sys
-import tempfile
 import time
 
 import keras
@@ -22,6 +21,7 @@ import keras
 from electra_keras import data
 from electra_keras import export
 from electra_keras import tokenizer as tokenization
+from electra_keras.files import atomic_path
 from electra_keras.optimization import build_optimizer
 from electra_keras.pretrainer import ElectraPretrainer
 
@@ -134,11 +134,8 @@ class WeightsCheckpoint(keras.callbacks.Callback):
             self.save(step)
 
     def save(self, step):
-        self.directory.mkdir(parents=True, exist_ok=True)
-        final = self.directory / f"ckpt-{step:09d}.weights.h5"
-        temporary = self.directory / f".ckpt-{step:09d}.tmp.weights.h5"
-        self.model.save_weights(temporary)
-        os.replace(temporary, final)
+        with atomic_path(self.directory / f"ckpt-{step:09d}.weights.h5") as temporary:
+            self.model.save_weights(temporary)
         for old in sorted(self.directory.glob("ckpt-*.weights.h5"))[: -self.keep]:
             old.unlink()
 
@@ -282,19 +279,14 @@ def write_json_atomic(path, value):
     write_json_atomic("out/metrics.json", {"loss": 1.0})
     ```
     """
-    path = pathlib.Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
-    with os.fdopen(handle, "w", encoding="utf-8") as file:
-        json.dump(value, file, indent=2, ensure_ascii=False)
-    os.replace(temporary, path)
+    with atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(value, indent=2, ensure_ascii=False), encoding="utf-8")
 
 
 def save_model_atomic(model, path):
     """Saves a `.keras` file beside `path`, then renames it into place."""
-    path = pathlib.Path(path)
-    temporary = path.with_name(f".{path.stem}.tmp.keras")
-    model.save(temporary)
-    os.replace(temporary, path)
+    with atomic_path(path) as temporary:
+        model.save(temporary)
 
 
 def load_run(run_dir, checkpoint=None):
