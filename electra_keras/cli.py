@@ -13,6 +13,7 @@ Examples:
 
 import argparse
 import datetime
+import json
 import logging
 import os
 import pathlib
@@ -39,7 +40,9 @@ def parse_args(argv=None):
         epilog="With no arguments: the tiny config on the bundled English+Korean corpus.",
     )
     parser.add_argument("--config", default=str(CONFIG_DIR / "tiny.yaml"), help="YAML config")
-    parser.add_argument("--corpus", nargs="+", help="text files (.txt/.txt.gz); default: bundled corpus")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--corpus", nargs="+", help="text files (.txt/.txt.gz); default: bundled corpus")
+    source.add_argument("--data", help="a dataset folder built by scripts/build_dataset.py")
     parser.add_argument("--vocab", help="vocab.txt to use; default: bundled with the bundled corpus, else built")
     parser.add_argument("--output", help="output folder; default: ./runs/<config>-<time>")
     parser.add_argument("--steps", type=positive_int, help="training.num_steps")
@@ -58,6 +61,7 @@ def main(argv=None):
     # Imported after parsing so that --help and usage errors are instant.
     from electra_keras import data
     from electra_keras.config import ConfigError
+    from electra_keras.dataset_builder import BuildError
     from electra_keras.config import ElectraConfig
     from electra_keras.tokenizer import VocabularyError
     from electra_keras.training import OutputError
@@ -70,15 +74,17 @@ def main(argv=None):
         overrides.append(f"training.batch_size={args.batch_size}")
     corpus = args.corpus or [str(p) for p in data.DEFAULT_CORPUS]
     vocab = args.vocab
-    if vocab is None and not args.corpus:
+    if vocab is None and not args.corpus and not args.data:
         vocab = str(data.DEFAULT_VOCABULARY)
     output = args.output or str(
         pathlib.Path("runs") / f"{pathlib.Path(args.config).stem}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
     )
     try:
         config = ElectraConfig.from_yaml(args.config, overrides)
-        metrics = run_pretraining(config, corpus, output, vocabulary_path=vocab, overwrite=args.overwrite)
-    except (ConfigError, data.CorpusError, VocabularyError, OutputError) as error:
+        metrics = run_pretraining(
+            config, corpus, output, vocabulary_path=vocab, overwrite=args.overwrite, data_dir=args.data
+        )
+    except (ConfigError, data.CorpusError, VocabularyError, OutputError, BuildError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -136,4 +142,80 @@ def export_main(argv=None):
         warmup_texts=export.DEFAULT_WARMUP_TEXTS,
     )
     print(f"exported {target}")
+    return 0
+
+
+def build_dataset_main(argv=None):
+    """`scripts/build_dataset.py`: text, JSONL or CSV into TFRecord shards."""
+    parser = argparse.ArgumentParser(
+        description="Tokenize and pack a corpus into sharded, compressed TFRecords (resumable).",
+    )
+    parser.add_argument("inputs", nargs="+", help=".txt/.jsonl/.csv files, optionally .gz")
+    parser.add_argument("--vocab", required=True, help="vocab.txt (scripts/build_vocab.py makes one)")
+    parser.add_argument("--output", required=True, help="dataset folder; re-run to resume or append")
+    parser.add_argument("--sequence-length", type=positive_int, default=128)
+    parser.add_argument("--text-field", default="text", help="JSONL field holding the text")
+    parser.add_argument("--text-column", default="text", help="CSV column holding the text")
+    parser.add_argument("--lowercase", action="store_true")
+    parser.add_argument("--examples-per-shard", type=positive_int, default=10000)
+    parser.add_argument("--eval-fraction", type=float, default=0.0, help="share of examples for eval shards")
+    parser.add_argument("--processes", type=positive_int, default=os.cpu_count())
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from electra_keras.dataset_builder import BuildError
+    from electra_keras.dataset_builder import BuildSettings
+    from electra_keras.dataset_builder import build_dataset
+    from electra_keras.tokenizer import VocabularyError
+
+    if not 0.0 <= args.eval_fraction < 1.0:
+        parser.error(f"--eval-fraction must be in [0, 1), got {args.eval_fraction}")
+    settings = BuildSettings(
+        sequence_length=args.sequence_length, lowercase=args.lowercase,
+        text_field=args.text_field, text_column=args.text_column,
+        examples_per_shard=args.examples_per_shard, eval_fraction=args.eval_fraction, seed=args.seed,
+    )
+    try:
+        manifest = build_dataset(args.inputs, args.output, args.vocab, settings, args.processes)
+    except (BuildError, VocabularyError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(manifest["totals"]))
+    return 0
+
+
+def build_vocab_main(argv=None):
+    """`scripts/build_vocab.py`: a WordPiece vocab.txt from corpora."""
+    parser = argparse.ArgumentParser(description="Learn a WordPiece vocabulary ([PAD] [UNK] [CLS] [SEP] [MASK] first).")
+    parser.add_argument("inputs", nargs="+", help=".txt/.jsonl/.csv files, optionally .gz")
+    parser.add_argument("--output", required=True, help="vocab.txt to write")
+    parser.add_argument("--size", type=positive_int, default=30522)
+    parser.add_argument("--lowercase", action="store_true")
+    parser.add_argument("--trainer", choices=["keras_hub", "tokenizers"], default="keras_hub")
+    parser.add_argument("--text-field", default="text")
+    parser.add_argument("--text-column", default="text")
+    args = parser.parse_args(argv)
+    from electra_keras import tokenizer as tokenization
+    from electra_keras.dataset_builder import BuildError
+    from electra_keras.dataset_builder import BuildSettings
+    from electra_keras.dataset_builder import InputStatistics
+    from electra_keras.dataset_builder import iter_documents
+
+    settings = BuildSettings(text_field=args.text_field, text_column=args.text_column)
+    try:
+        lines = [
+            line
+            for path in args.inputs
+            for document in iter_documents(pathlib.Path(path), settings, InputStatistics())
+            for line in document
+        ]
+    except BuildError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if not lines:
+        print(f"error: no text in {', '.join(args.inputs)}", file=sys.stderr)
+        return 2
+    vocabulary = tokenization.build_vocabulary(lines, args.size, args.lowercase, trainer=args.trainer)
+    tokenization.save_vocabulary(vocabulary, args.output)
+    print(f"wrote {args.output}: {len(vocabulary)} tokens")
     return 0

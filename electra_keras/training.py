@@ -88,6 +88,51 @@ def prepare_data(config, corpus_paths, vocabulary_path=None):
     }
 
 
+def prepare_built_data(config, data_dir, vocabulary_path=None):
+    """Streams a dataset built by `scripts/build_dataset.py`.
+
+    Refuses a `vocabulary_path` whose SHA-256 differs from the one the
+    dataset was built with, and a sequence length other than the config's.
+
+    Example:
+    ```python
+    prepared = electra_keras.training.prepare_built_data(config, "data/built")
+    ```
+    """
+    from electra_keras import dataset_builder
+
+    data_dir = pathlib.Path(data_dir)
+    manifest = dataset_builder.read_manifest(data_dir)
+    vocabulary_path = pathlib.Path(vocabulary_path or data_dir / "vocab.txt")
+    vocabulary = tokenization.load_vocabulary(vocabulary_path)
+    digest = dataset_builder.file_sha256(vocabulary_path)
+    if digest != manifest["vocabulary_sha256"]:
+        raise data.CorpusError(
+            f"{vocabulary_path} (sha256 {digest[:12]}...) is not the vocabulary {data_dir} was "
+            f"built with (sha256 {manifest['vocabulary_sha256'][:12]}...); use {data_dir / 'vocab.txt'}"
+        )
+    built_length = manifest["settings"]["sequence_length"]
+    if built_length != config.data.sequence_length:
+        raise data.CorpusError(
+            f"{data_dir} holds sequences of {built_length} tokens but data.sequence_length is "
+            f"{config.data.sequence_length}; pass --set data.sequence_length={built_length}"
+        )
+    settings = manifest["settings"]
+    tokenizer = tokenization.make_tokenizer(vocabulary, settings["lowercase"], settings["strip_accents"])
+    batch_size, seed = config.training.batch_size, config.training.seed
+    has_eval = bool(manifest["shards"]["eval"])
+    return {
+        "tokenizer": tokenizer,
+        "vocabulary": vocabulary,
+        "sample_texts": [],
+        "train_dataset": data.make_tfrecord_dataset(data_dir, batch_size, seed=seed),
+        "eval_dataset": data.make_tfrecord_dataset(
+            data_dir, batch_size, split="eval", shuffle=False, repeat=False
+        ) if has_eval else None,
+        "statistics": {"data_dir": str(data_dir), **manifest["totals"]},
+    }
+
+
 def build_pretrainer(config, tokenizer):
     """An `ElectraPretrainer` for `config`, sized to the tokenizer's vocabulary.
 
@@ -157,8 +202,15 @@ class EvaluationLog(keras.callbacks.Callback):
             self.evaluations.append({"step": step, **held_out})
 
 
-def run_pretraining(config, corpus_paths, output_dir, vocabulary_path=None, overwrite=False, verbose=None):
-    """Pretrains ELECTRA on text files and writes everything to `output_dir`.
+def run_pretraining(
+    config, corpus_paths, output_dir, vocabulary_path=None, overwrite=False, verbose=None, data_dir=None
+):
+    """Pretrains ELECTRA and writes everything to `output_dir`.
+
+    The examples come from text files (`corpus_paths`, read, tokenized and
+    packed in memory: fine for small corpora) or from a dataset built by
+    `scripts/build_dataset.py` (`data_dir`, streamed from its shards; a
+    `vocabulary_path` whose SHA-256 differs from the dataset's is refused).
 
     Writes `config.yaml`, `vocab.txt`, `logs/` (TensorBoard), `checkpoints/`,
     `pretrainer.keras`, `metrics.json`, the discriminator SavedModel under
@@ -177,7 +229,7 @@ def run_pretraining(config, corpus_paths, output_dir, vocabulary_path=None, over
     _claim_output_dir(output_dir, overwrite)
     write_json_atomic(output_dir / "run_state.json", {"status": "running", "pid": os.getpid()})
     try:
-        metrics = _run(config, corpus_paths, output_dir, vocabulary_path, verbose)
+        metrics = _run(config, corpus_paths, data_dir, output_dir, vocabulary_path, verbose)
     except BaseException as error:
         write_json_atomic(
             output_dir / "run_state.json",
@@ -188,19 +240,27 @@ def run_pretraining(config, corpus_paths, output_dir, vocabulary_path=None, over
     return metrics
 
 
-def _run(config, corpus_paths, output_dir, vocabulary_path, verbose):
+def _run(config, corpus_paths, data_dir, output_dir, vocabulary_path, verbose):
     started = time.time()
     keras.utils.set_random_seed(config.training.seed)
     (output_dir / "config.yaml").write_text(config.to_yaml(), encoding="utf-8")
-    prepared = prepare_data(config, corpus_paths, vocabulary_path)
+    if data_dir is not None:
+        prepared = prepare_built_data(config, data_dir, vocabulary_path)
+    else:
+        prepared = prepare_data(config, corpus_paths, vocabulary_path)
+        training = config.training
+        prepared["train_dataset"] = data.make_dataset(prepared["train"], training.batch_size, seed=training.seed)
+        prepared["eval_dataset"] = data.make_dataset(
+            prepared["eval"], training.batch_size, shuffle=False, repeat=False
+        )
     tokenization.save_vocabulary(prepared["vocabulary"], output_dir / "vocab.txt")
-    logger.info("corpus: %s", prepared["statistics"])
+    logger.info("data: %s", prepared["statistics"])
 
     training = config.training
-    train_dataset = data.make_dataset(prepared["train"], training.batch_size, seed=training.seed)
-    eval_dataset = data.make_dataset(
-        prepared["eval"], training.batch_size, shuffle=False, repeat=False
-    ).take(training.eval_batches)
+    train_dataset = prepared["train_dataset"]
+    eval_dataset = prepared["eval_dataset"]
+    if eval_dataset is not None:
+        eval_dataset = eval_dataset.take(training.eval_batches)
 
     pretrainer = build_pretrainer(config, prepared["tokenizer"])
     pretrainer.compile(
@@ -236,7 +296,7 @@ def _run(config, corpus_paths, output_dir, vocabulary_path, verbose):
         sequence_length=config.data.sequence_length,
         lowercase=config.data.lowercase,
         strip_accents=config.data.strip_accents,
-        warmup_texts=prepared["sample_texts"],
+        warmup_texts=prepared["sample_texts"] or export.DEFAULT_WARMUP_TEXTS,
     )
     final_eval = evaluation_log.evaluations[-1] if evaluation_log.evaluations else {}
     metrics = {
