@@ -178,3 +178,24 @@ def test_pretrain_refuses_a_dataset_built_with_another_vocabulary(corpus, tmp_pa
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["steps"] == 2 and metrics["data"]["data_dir"] == str(tmp_path / "built")
+
+
+def test_build_scripts_end_to_end(corpus, tmp_path):
+    def script(name, *args):
+        return subprocess.run(
+            [sys.executable, os.path.join(ROOT, "scripts", name), *map(str, args)],
+            capture_output=True, text=True, timeout=300,
+        )
+
+    vocab = tmp_path / "vocab.txt"
+    result = script("build_vocab.py", *corpus, "--text-column", "body", "--size", 2000, "--output", vocab,
+                    "--trainer", "tokenizers")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert vocab.read_text(encoding="utf-8").splitlines()[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    result = script("build_dataset.py", *corpus, "--text-column", "body", "--vocab", vocab,
+                    "--output", tmp_path / "built", "--sequence-length", 32, "--processes", 1)
+    assert result.returncode == 0, result.stderr[-2000:]
+    totals = json.loads(result.stdout.strip().splitlines()[-1])
+    assert totals["sequences"] == len(read_all(tmp_path / "built"))
+    result = script("build_dataset.py", tmp_path / "missing.txt", "--vocab", vocab, "--output", tmp_path / "b")
+    assert result.returncode == 2 and "missing.txt: input file not found" in result.stderr
