@@ -52,7 +52,8 @@ def run_electra_keras(args):
     config = model_sizes(args.config)
     config.model.vocabulary_size = args.vocabulary_size
     pretrainer = ElectraPretrainer(
-        config.model, config.objective, mask_token_id=4, special_token_ids=[0, 2, 3, 4]
+        config.model, config.objective, mask_token_id=4, special_token_ids=[0, 2, 3, 4],
+        dtype=args.precision,
     )
     pretrainer.compile(
         optimizer=build_optimizer(config.optimizer, 1000), jit_compile=args.jit_compile
@@ -192,6 +193,10 @@ def parse_args(argv=None):
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--jit-compile", action="store_true")
+    parser.add_argument(
+        "--precision", default="float32", choices=["float32", "mixed_bfloat16", "mixed_float16"],
+        help="electra_keras only; the PyTorch reference stays float32",
+    )
     parser.add_argument(
         "--implementations", default="electra_keras,hf_pytorch",
         help="comma-separated subset of " + ",".join(IMPLEMENTATIONS),

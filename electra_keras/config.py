@@ -210,12 +210,20 @@ class TrainingConfig:
     eval_batches: int = 10
     steps_per_checkpoint: int = 5000
     jit_compile: bool = False
+    # "float32", "mixed_bfloat16" or "mixed_float16" (dynamic loss scaling);
+    # variables, softmax, LayerNorm and the losses stay float32.
+    precision: str = "float32"
 
     def validate(self):
         _check_positive(
             self, "batch_size", "num_steps", "steps_per_log", "steps_per_eval",
             "eval_batches", "steps_per_checkpoint",
         )
+        if self.precision not in ("float32", "mixed_bfloat16", "mixed_float16"):
+            raise ConfigError(
+                "training.precision must be 'float32', 'mixed_bfloat16' or 'mixed_float16', "
+                f"got {self.precision!r}"
+            )
 
 
 @dataclasses.dataclass

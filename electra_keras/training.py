@@ -149,6 +149,7 @@ def build_pretrainer(config, tokenizer):
         special_token_ids=tokenization.never_masked_ids(tokenizer),
         gradient_clip_norm=config.optimizer.clip_norm,
         seed=config.training.seed,
+        dtype=config.training.precision,
     )
 
 

@@ -113,7 +113,7 @@ def test_eval_fraction_routes_examples_to_eval_shards(corpus, tmp_path):
 def test_bad_input_is_counted_or_stops_naming_file_and_line(tmp_path):
     settings = BuildSettings(sequence_length=LENGTH)
     messy = tmp_path / "messy.txt"
-    long_line = ("word " * 30_000).encode()  # 150 KB, cut at whitespace
+    long_line = ("word " * 2_000_000).encode()  # a 10 MB line, cut at whitespace
     messy.write_bytes(b"fine line\n\n\nbad \xff\xfe bytes\n" + long_line + b"\n")
     empty = tmp_path / "empty.txt"
     empty.write_bytes(b"")
@@ -129,7 +129,7 @@ def test_bad_input_is_counted_or_stops_naming_file_and_line(tmp_path):
     assert manifest["totals"]["empty_files"] == 1
     # Every word of the long line is in the shards.
     word = make_tokenizer(data.DEFAULT_VOCABULARY).token_to_id("word")
-    assert sum(ids.count(word) for ids, _ in read_all(tmp_path / "built")) == 30_000
+    assert sum(ids.count(word) for ids, _ in read_all(tmp_path / "built")) == 2_000_000
 
     broken_json = tmp_path / "broken.jsonl"
     broken_json.write_text('{"text": "ok"}\n{"text": oops}\n')
