@@ -41,7 +41,10 @@ def parse_args(argv=None):
     )
     parser.add_argument("--config", default=str(CONFIG_DIR / "tiny.yaml"), help="YAML config")
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--corpus", nargs="+", help="text files (.txt/.txt.gz); default: bundled corpus")
+    source.add_argument(
+        "--corpus", nargs="+",
+        help="corpus files (.txt, or .jsonl/.csv with a \"text\" field), optionally .gz; default: bundled corpus",
+    )
     source.add_argument("--data", help="a dataset folder built by scripts/build_dataset.py")
     parser.add_argument("--vocab", help="vocab.txt to use; default: bundled with the bundled corpus, else built")
     parser.add_argument("--output", help="output folder; default: ./runs/<config>-<time>")
@@ -58,7 +61,6 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    # Imported after parsing so that --help and usage errors are instant.
     from electra_keras import data
     from electra_keras.config import ConfigError
     from electra_keras.dataset_builder import BuildError
@@ -195,26 +197,15 @@ def build_vocab_main(argv=None):
     parser.add_argument("--text-field", default="text")
     parser.add_argument("--text-column", default="text")
     args = parser.parse_args(argv)
+    from electra_keras import data
     from electra_keras import tokenizer as tokenization
-    from electra_keras.dataset_builder import BuildError
-    from electra_keras.dataset_builder import BuildSettings
-    from electra_keras.dataset_builder import InputStatistics
-    from electra_keras.dataset_builder import iter_documents
 
-    settings = BuildSettings(text_field=args.text_field, text_column=args.text_column)
     try:
-        lines = [
-            line
-            for path in args.inputs
-            for document in iter_documents(pathlib.Path(path), settings, InputStatistics())
-            for line in document
-        ]
-    except BuildError as error:
+        documents, _ = data.read_corpus(args.inputs, args.text_field, args.text_column)
+    except data.CorpusError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if not lines:
-        print(f"error: no text in {', '.join(args.inputs)}", file=sys.stderr)
-        return 2
+    lines = [line for document in documents for line in document]
     vocabulary = tokenization.build_vocabulary(lines, args.size, args.lowercase, trainer=args.trainer)
     tokenization.save_vocabulary(vocabulary, args.output)
     print(f"wrote {args.output}: {len(vocabulary)} tokens")

@@ -9,13 +9,17 @@ not stored: the pretrainer draws new ones every time it sees an example.
 """
 
 import dataclasses
-import gzip
 import logging
 import pathlib
-import zlib
 
 import numpy as np
 import tensorflow as tf
+
+from electra_keras.dataset_builder import BuildError
+from electra_keras.dataset_builder import BuildSettings
+from electra_keras.dataset_builder import InputStatistics
+from electra_keras.dataset_builder import iter_documents
+from electra_keras.dataset_builder import read_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -42,12 +46,15 @@ class CorpusStatistics:
     lines_with_undecodable_bytes: int = 0
 
 
-def read_corpus(paths):
-    """Reads text files into documents (lists of non-empty lines).
+def read_corpus(paths, text_field="text", text_column="text"):
+    """Reads corpus files into documents (lists of non-empty lines), in memory.
 
-    Undecodable bytes are replaced with U+FFFD and counted, with a warning
-    naming the file and first line; a missing, unreadable or empty corpus
-    raises `CorpusError`.
+    Takes the formats of `scripts/build_dataset.py` (`.txt`, `.jsonl` with
+    `text_field`, `.csv` with `text_column`, each optionally `.gz`) through
+    the same reader, `dataset_builder.iter_documents`. Undecodable bytes are
+    replaced with U+FFFD and counted, with a warning naming the file and its
+    first such line; a missing, unreadable or empty corpus raises
+    `CorpusError`.
 
     Returns:
         `(documents, statistics)`.
@@ -57,57 +64,33 @@ def read_corpus(paths):
     documents, stats = electra_keras.data.read_corpus(["news.txt", "wiki.txt.gz"])
     ```
     """
+    settings = BuildSettings(text_field=text_field, text_column=text_column)
     documents = []
     statistics = CorpusStatistics()
     for path in map(pathlib.Path, paths):
+        if not path.exists():
+            raise CorpusError(f"{path}: corpus file not found")
+        if path.is_dir():
+            raise CorpusError(f"{path}: is a directory; pass the text files in it")
+        file_statistics = InputStatistics()
+        try:
+            documents.extend(iter_documents(path, settings, file_statistics))
+        except BuildError as error:
+            raise CorpusError(str(error)) from None
         statistics.files += 1
-        raw_lines = _read_lines(path)
-        current = []
-        first_bad_line = None
-        for line_number, raw in enumerate(raw_lines, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                line = raw.decode("utf-8", errors="replace")
-                kept = len(raw.decode("utf-8", errors="ignore").encode("utf-8"))
-                statistics.undecodable_bytes += len(raw) - kept
-                statistics.lines_with_undecodable_bytes += 1
-                first_bad_line = first_bad_line or line_number
-            line = line.strip()
-            if line:
-                current.append(line)
-                statistics.lines += 1
-            elif current:
-                documents.append(current)
-                current = []
-        if current:
-            documents.append(current)
-        if first_bad_line is not None:
+        statistics.lines += file_statistics.lines
+        statistics.undecodable_bytes += file_statistics.undecodable_bytes
+        statistics.lines_with_undecodable_bytes += file_statistics.lines_with_undecodable_bytes
+        if file_statistics.lines_with_undecodable_bytes:
             logger.warning(
                 "%s: replaced undecodable bytes on %d lines (first: line %d)",
-                path, statistics.lines_with_undecodable_bytes, first_bad_line,
+                path, file_statistics.lines_with_undecodable_bytes, file_statistics.first_undecodable_line,
             )
     statistics.documents = len(documents)
     if not documents:
         names = ", ".join(str(p) for p in paths) or "(no files given)"
         raise CorpusError(f"corpus is empty: no text in {names}")
     return documents, statistics
-
-
-def _read_lines(path):
-    try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as file:
-                data = file.read()
-        else:
-            data = path.read_bytes()
-    except FileNotFoundError:
-        raise CorpusError(f"{path}: corpus file not found") from None
-    except IsADirectoryError:
-        raise CorpusError(f"{path}: is a directory; pass the text files in it") from None
-    except (EOFError, OSError, zlib.error) as error:
-        raise CorpusError(f"{path}: cannot read ({error})") from None
-    return data.splitlines()
 
 
 def tokenize_documents(documents, tokenizer, batch_size=1024):
@@ -264,8 +247,6 @@ def make_tfrecord_dataset(
     pretrainer.fit(dataset, steps_per_epoch=1000)
     ```
     """
-    from electra_keras.dataset_builder import read_manifest
-
     data_dir = pathlib.Path(data_dir)
     manifest = read_manifest(data_dir)
     shards = [str(data_dir / name) for name in manifest["shards"][split]]

@@ -82,6 +82,7 @@ class InputStatistics:
     empty_lines: int = 0
     undecodable_bytes: int = 0
     lines_with_undecodable_bytes: int = 0
+    first_undecodable_line: int = 0
     long_lines_split: int = 0
     rows_without_text: int = 0
     first_row_without_text: int = 0
@@ -113,13 +114,14 @@ def _format_of(path):
     raise BuildError(f"{path}: unknown input format; expected .txt, .jsonl or .csv (optionally .gz)")
 
 
-def _decode(raw, statistics):
+def _decode(raw, statistics, line_number):
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         kept = len(raw.decode("utf-8", errors="ignore").encode("utf-8"))
         statistics.undecodable_bytes += len(raw) - kept
         statistics.lines_with_undecodable_bytes += 1
+        statistics.first_undecodable_line = statistics.first_undecodable_line or line_number
         return raw.decode("utf-8", errors="replace")
 
 
@@ -181,7 +183,7 @@ def iter_documents(path, settings, statistics):
                 return
             current = []
             for line_number, raw in enumerate(file, start=1):
-                line = _decode(raw, statistics)
+                line = _decode(raw, statistics, line_number)
                 if kind == "jsonl":
                     if not line.strip():
                         statistics.empty_lines += 1

@@ -85,7 +85,7 @@ def test_undecodable_bytes_are_replaced_and_counted(tmp_path, caplog):
     [
         ("missing.txt", None, "missing.txt: corpus file not found"),
         ("empty.txt", b"\n\n  \n", "corpus is empty"),
-        ("cut.txt.gz", gzip.compress(b"hello world\n" * 1000)[:-30], "cut.txt.gz: cannot read"),
+        ("cut.txt.gz", gzip.compress(b"hello world\n" * 1000)[:-30], "cut.txt.gz: cut off or corrupt"),
     ],
 )
 def test_unusable_corpora_raise_naming_the_file(tmp_path, name, content, message):
