@@ -66,6 +66,7 @@ def main(argv=None):
     from electra_keras.dataset_builder import BuildError
     from electra_keras.config import ElectraConfig
     from electra_keras.tokenizer import VocabularyError
+    from electra_keras.training import NonFiniteLossError
     from electra_keras.training import OutputError
     from electra_keras.training import run_pretraining
 
@@ -89,6 +90,9 @@ def main(argv=None):
     except (ConfigError, data.CorpusError, VocabularyError, OutputError, BuildError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except NonFiniteLossError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         print(f"interrupted; {output} is marked failed", file=sys.stderr)
         return 130

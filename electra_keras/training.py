@@ -165,6 +165,44 @@ class StopAtStep(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class NonFiniteLossError(RuntimeError):
+    """Training produced a NaN or infinite loss."""
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Raises `NonFiniteLossError` naming the step when the loss is not finite.
+
+    The loss of step `k` is computed from the weights after step `k - 1`, so
+    a checkpoint from step `k - 1` on holds weights that gave a non-finite
+    loss: those are moved to `checkpoints/nonfinite/` (kept for debugging),
+    and the newest checkpoint left is the last good one. It runs before
+    `WeightsCheckpoint`, so the broken step itself is never saved.
+    """
+
+    def __init__(self, checkpoint_directory):
+        super().__init__()
+        self.checkpoint_directory = pathlib.Path(checkpoint_directory)
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is None or math.isfinite(float(loss)):
+            return
+        step = int(self.model.optimizer.iterations)
+        good = []
+        for checkpoint in sorted(self.checkpoint_directory.glob("ckpt-*.weights.h5")):
+            if int(checkpoint.name[5:14]) >= step - 1:
+                quarantine = self.checkpoint_directory / "nonfinite"
+                quarantine.mkdir(exist_ok=True)
+                checkpoint.rename(quarantine / checkpoint.name)
+            else:
+                good.append(checkpoint)
+        raise NonFiniteLossError(
+            f"the loss became {float(loss)} at step {step}; stopped "
+            f"(last good checkpoint: {good[-1] if good else 'none'}). "
+            "Lower optimizer.learning_rate or check the data."
+        )
+
+
 class WeightsCheckpoint(keras.callbacks.Callback):
     """Saves weights every `every` steps, atomically, keeping the last `keep`."""
 
@@ -279,6 +317,7 @@ def _run(config, corpus_paths, data_dir, output_dir, vocabulary_path, verbose):
         validation_data=eval_dataset,
         callbacks=[
             StopAtStep(training.num_steps),
+            StopOnNonFiniteLoss(output_dir / "checkpoints"),
             WeightsCheckpoint(output_dir / "checkpoints", training.steps_per_checkpoint),
             keras.callbacks.TensorBoard(
                 log_dir=str(output_dir / "logs"), update_freq=training.steps_per_log

@@ -146,3 +146,25 @@ def test_bad_input_gives_one_clear_error_and_no_complete_output(tmp_path, argume
     assert not (output / "metrics.json").exists()
     if (output / "run_state.json").exists():
         assert json.loads((output / "run_state.json").read_text())["status"] == "failed"
+
+
+def test_a_non_finite_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(small_corpus, tmp_path):
+    output = tmp_path / "run"
+    result = run(
+        "--corpus", *small_corpus, "--output", output, "--steps", 60, *FAST,
+        "--set", "optimizer.learning_rate=1e30", "--set", "optimizer.warmup_steps=0",
+        "--set", "optimizer.clip_norm=1e30", "--set", "training.steps_per_checkpoint=1",
+    )
+    assert result.returncode == 3, result.stderr[-3000:]
+    message = next(line for line in result.stderr.splitlines() if line.startswith("error: "))
+    step = int(message.split(" at step ")[1].split(";")[0])
+    assert message.startswith("error: the loss became nan") or "inf" in message
+    # Checkpoints up to step - 2 stay; later ones gave the non-finite loss.
+    kept = sorted(p.name for p in (output / "checkpoints").glob("ckpt-*.weights.h5"))
+    assert kept == [f"ckpt-{s:09d}.weights.h5" for s in range(1, step - 1)]
+    if kept:
+        assert f"last good checkpoint: {output / 'checkpoints' / kept[-1]}" in message
+    assert (output / "checkpoints" / "nonfinite" / f"ckpt-{step - 1:09d}.weights.h5").exists()
+    assert "Traceback" not in result.stderr
+    assert json.loads((output / "run_state.json").read_text())["status"] == "failed"
+    assert not (output / "metrics.json").exists()
