@@ -17,10 +17,9 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 def run_workers(script, names, rounds):
     """Returns {name: [worker JSON result per round]}."""
     results = {name: [] for name in names}
-    argv = [a for a in sys.argv[1:]]
     for _ in range(rounds):
         for name in names:
-            command = [sys.executable, str(script), *argv, "--worker", name]
+            command = [sys.executable, str(script), *sys.argv[1:], "--worker", name]
             completed = subprocess.run(
                 command, capture_output=True, text=True, check=False,
                 env={**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"},

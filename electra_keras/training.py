@@ -165,6 +165,17 @@ class StopAtStep(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+def checkpoint_path(directory, step):
+    """Where `WeightsCheckpoint` keeps the weights of `step`."""
+    return pathlib.Path(directory) / f"ckpt-{step:09d}.weights.h5"
+
+
+def list_checkpoints(directory):
+    """`(step, path)` of the checkpoints in `directory`, oldest first."""
+    paths = pathlib.Path(directory).glob("ckpt-*.weights.h5")
+    return sorted((int(path.name[len("ckpt-") :].split(".")[0]), path) for path in paths)
+
+
 class NonFiniteLossError(RuntimeError):
     """Training produced a NaN or infinite loss."""
 
@@ -189,8 +200,8 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
             return
         step = int(self.model.optimizer.iterations)
         good = []
-        for checkpoint in sorted(self.checkpoint_directory.glob("ckpt-*.weights.h5")):
-            if int(checkpoint.name[5:14]) >= step - 1:
+        for checkpoint_step, checkpoint in list_checkpoints(self.checkpoint_directory):
+            if checkpoint_step >= step - 1:
                 quarantine = self.checkpoint_directory / "nonfinite"
                 quarantine.mkdir(exist_ok=True)
                 checkpoint.rename(quarantine / checkpoint.name)
@@ -218,9 +229,9 @@ class WeightsCheckpoint(keras.callbacks.Callback):
             self.save(step)
 
     def save(self, step):
-        with atomic_path(self.directory / f"ckpt-{step:09d}.weights.h5") as temporary:
+        with atomic_path(checkpoint_path(self.directory, step)) as temporary:
             self.model.save_weights(temporary)
-        for old in sorted(self.directory.glob("ckpt-*.weights.h5"))[: -self.keep]:
+        for _, old in list_checkpoints(self.directory)[: -self.keep]:
             old.unlink()
 
 
