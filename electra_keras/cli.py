@@ -54,7 +54,18 @@ def parse_args(argv=None):
         "--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
         help="override a config value, e.g. --set optimizer.learning_rate=1e-4",
     )
-    parser.add_argument("--overwrite", action="store_true", help="replace an earlier run in --output")
+    parser.add_argument(
+        "--strategy", choices=["auto", "default", "mirrored", "multi_worker", "tpu"],
+        help="training.strategy: tf.distribute strategy (multi_worker reads TF_CONFIG)",
+    )
+    parser.add_argument(
+        "--accumulate", type=positive_int, metavar="K",
+        help="training.gradient_accumulation_steps: split each batch into K micro-batches",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true",
+        help="replace an earlier run in --output (without it, an unfinished run there is resumed)",
+    )
     return parser.parse_args(argv)
 
 
@@ -66,8 +77,10 @@ def main(argv=None):
     from electra_keras.dataset_builder import BuildError
     from electra_keras.config import ElectraConfig
     from electra_keras.tokenizer import VocabularyError
+    from electra_keras.checkpointing import CheckpointError
     from electra_keras.training import NonFiniteLossError
     from electra_keras.training import OutputError
+    from electra_keras.training import TrainingInterrupted
     from electra_keras.training import run_pretraining
 
     overrides = list(args.set)
@@ -75,6 +88,10 @@ def main(argv=None):
         overrides.append(f"training.num_steps={args.steps}")
     if args.batch_size:
         overrides.append(f"training.batch_size={args.batch_size}")
+    if args.strategy:
+        overrides.append(f"training.strategy={args.strategy}")
+    if args.accumulate:
+        overrides.append(f"training.gradient_accumulation_steps={args.accumulate}")
     corpus = args.corpus or [str(p) for p in data.DEFAULT_CORPUS]
     vocab = args.vocab
     if vocab is None and not args.corpus and not args.data:
@@ -87,15 +104,21 @@ def main(argv=None):
         metrics = run_pretraining(
             config, corpus, output, vocabulary_path=vocab, overwrite=args.overwrite, data_dir=args.data
         )
-    except (ConfigError, data.CorpusError, VocabularyError, OutputError, BuildError) as error:
+    except (ConfigError, data.CorpusError, VocabularyError, OutputError, BuildError, CheckpointError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except NonFiniteLossError as error:
         print(f"error: {error}", file=sys.stderr)
         return 3
+    except TrainingInterrupted as error:
+        print(f"stopped: {error} (--output {output})", file=sys.stderr)
+        return 128 + error.signal_number
     except KeyboardInterrupt:
         print(f"interrupted; {output} is marked failed", file=sys.stderr)
         return 130
+    if "worker" in metrics:
+        print(f"{metrics['worker']}: done, {metrics['steps']} steps; the chief writes the outputs")
+        return 0
     held_out = metrics["eval"]
     print(
         f"done in {metrics['seconds']:.0f}s, {metrics['steps']} steps: held-out "
@@ -118,7 +141,7 @@ def export_main(argv=None):
         description="Export a trained discriminator as a SavedModel under BASE/NAME/VERSION.",
     )
     parser.add_argument("--run", required=True, help="pretraining output folder")
-    parser.add_argument("--checkpoint", help="a checkpoints/*.weights.h5 file; default: the final model")
+    parser.add_argument("--checkpoint", help="a checkpoints/ckpt-<step> folder; default: the final model")
     parser.add_argument("--base", required=True, help="model base folder (TF Serving's model_base_path parent)")
     parser.add_argument("--name", default="electra", help="model name (folder under --base)")
     parser.add_argument("--version", type=positive_int, help="version number; default: next free one")

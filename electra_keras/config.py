@@ -192,6 +192,9 @@ class DataConfig:
         )
 
 
+STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
+
+
 @dataclasses.dataclass
 class TrainingConfig:
     """Steps, batch and bookkeeping of a pretraining run.
@@ -213,12 +216,32 @@ class TrainingConfig:
     # "float32", "mixed_bfloat16" or "mixed_float16" (dynamic loss scaling);
     # variables, softmax, LayerNorm and the losses stay float32.
     precision: str = "float32"
+    # The batch is split into this many micro-batches whose gradients are
+    # summed before one update (same update, a micro-batch's memory).
+    gradient_accumulation_steps: int = 1
+    # "auto" (several GPUs: mirrored; TF_CONFIG with several workers:
+    # multi_worker), "default", "mirrored", "multi_worker" or "tpu".
+    strategy: str = "auto"
+    # The generator's guesses and the discriminator's decisions on a fixed
+    # sentence are written to TensorBoard as text this often.
+    steps_per_sample: int = 1000
+    keep_checkpoints: int = 3
 
     def validate(self):
         _check_positive(
             self, "batch_size", "num_steps", "steps_per_log", "steps_per_eval",
-            "eval_batches", "steps_per_checkpoint",
+            "eval_batches", "steps_per_checkpoint", "gradient_accumulation_steps",
+            "steps_per_sample", "keep_checkpoints",
         )
+        if self.batch_size % self.gradient_accumulation_steps:
+            raise ConfigError(
+                f"training.gradient_accumulation_steps={self.gradient_accumulation_steps} must divide "
+                f"training.batch_size={self.batch_size}"
+            )
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(
+                f"training.strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}"
+            )
         if self.precision not in ("float32", "mixed_bfloat16", "mixed_float16"):
             raise ConfigError(
                 "training.precision must be 'float32', 'mixed_bfloat16' or 'mixed_float16', "

@@ -269,7 +269,8 @@ def make_tfrecord_dataset(
         lambda path: tf.data.TFRecordDataset(path, compression_type="GZIP"),
         cycle_length=min(8, len(shards)),
         num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=not shuffle,
+        # A fixed order, so that a resumed run can skip to where it stopped.
+        deterministic=True,
     )
     if shuffle:
         records = records.shuffle(10_000, seed=seed)

@@ -19,7 +19,6 @@ Only TensorFlow core ops and the tensorflow-text ops that the stock model
 server links are used; undecodable bytes in the text are replaced, not fatal.
 """
 
-import os
 import pathlib
 import shutil
 import tempfile
@@ -29,6 +28,7 @@ import keras_hub
 import tensorflow as tf
 
 from electra_keras import tokenizer as tokenization
+from electra_keras.files import replace_directory
 
 TEXT_SIGNATURES = ("serving_default", "pairs")
 # Warmup requests when no sample of the training text is at hand.
@@ -216,21 +216,3 @@ def write_warmup_requests(saved_model_dir, model_name, texts):
             )
             writer.write(log.SerializeToString())
     return path
-
-
-def replace_directory(source, target):
-    """Renames `source` to `target`, replacing what was there.
-
-    Example:
-    ```python
-    replace_directory("out/.export-tmp", "out/export")
-    ```
-    """
-    source, target = pathlib.Path(source), pathlib.Path(target)
-    if target.exists():
-        old = target.with_name(f".{target.name}-old-{os.getpid()}")
-        os.rename(target, old)
-        os.rename(source, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.rename(source, target)

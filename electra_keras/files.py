@@ -3,6 +3,7 @@
 import contextlib
 import os
 import pathlib
+import shutil
 
 
 @contextlib.contextmanager
@@ -29,3 +30,21 @@ def atomic_path(path):
     finally:
         if temporary.exists():
             temporary.unlink()
+
+
+def replace_directory(source, target):
+    """Renames `source` to `target`, replacing what was there.
+
+    Example:
+    ```python
+    replace_directory("out/.export-tmp", "out/export")
+    ```
+    """
+    source, target = pathlib.Path(source), pathlib.Path(target)
+    if target.exists():
+        old = target.with_name(f".{target.name}-old-{os.getpid()}")
+        os.rename(target, old)
+        os.rename(source, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(source, target)

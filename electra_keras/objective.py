@@ -48,6 +48,27 @@ def candidate_mask(token_ids, padding_mask, special_token_ids):
     return candidates
 
 
+def num_masked_positions(candidates, mask_probability, max_predictions):
+    """How many positions `select_masked_positions` masks in each sequence.
+
+    It depends on the candidates only, not on the noise, so the MLM loss
+    denominator of a batch is known before its masks are drawn (gradient
+    accumulation needs it up front).
+
+    Returns:
+        float32 `[batch]`.
+
+    Example:
+    ```python
+    counts = num_masked_positions(candidate_mask(ids, mask, [0, 2, 3, 4]), 0.15, 19)
+    ```
+    """
+    num_candidates = ops.sum(ops.cast(candidates, "float32"), axis=-1)
+    num_to_mask = ops.round(num_candidates * mask_probability)
+    num_to_mask = ops.clip(num_to_mask, 1.0, float(max_predictions))
+    return ops.minimum(num_to_mask, num_candidates)
+
+
 def select_masked_positions(candidates, uniform, mask_probability, max_predictions):
     """Chooses positions to mask, without replacement.
 
@@ -77,10 +98,7 @@ def select_masked_positions(candidates, uniform, mask_probability, max_predictio
     )
     ```
     """
-    num_candidates = ops.sum(ops.cast(candidates, "float32"), axis=-1)
-    num_to_mask = ops.round(num_candidates * mask_probability)
-    num_to_mask = ops.clip(num_to_mask, 1.0, float(max_predictions))
-    num_to_mask = ops.minimum(num_to_mask, num_candidates)
+    num_to_mask = num_masked_positions(candidates, mask_probability, max_predictions)
     # Non-candidates score below every candidate (uniform is in [0, 1)).
     scores = ops.where(candidates, ops.cast(uniform, "float32"), -1.0)
     _, positions = ops.top_k(scores, k=max_predictions, sorted=True)

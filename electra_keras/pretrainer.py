@@ -66,6 +66,11 @@ class ElectraPretrainer(keras.Model):
             [MASK]).
         gradient_clip_norm: float or None, global-norm clipping threshold.
         seed: int, seed of the masks and the Gumbel noise.
+        gradient_accumulation_steps: int; above 1, each batch is split into
+            this many micro-batches run one after another, and their
+            gradients are summed before one update. The update equals that of
+            the whole batch (losses are divided by the whole batch's counts),
+            while activations take the memory of one micro-batch.
 
     Example:
     ```python
@@ -90,11 +95,16 @@ class ElectraPretrainer(keras.Model):
         special_token_ids,
         gradient_clip_norm=1.0,
         seed=0,
+        gradient_accumulation_steps=1,
         **kwargs,
     ):
         super().__init__(**kwargs)
         model_config = _as_config(ModelConfig, model_config)
         objective_config = _as_config(ObjectiveConfig, objective_config)
+        if int(gradient_accumulation_steps) < 1:
+            raise ValueError(
+                f"gradient_accumulation_steps must be at least 1, got {gradient_accumulation_steps}"
+            )
         if model_config.vocabulary_size is None:
             raise ValueError("model_config.vocabulary_size must be set (the tokenizer's size).")
         if not 0 <= mask_token_id < model_config.vocabulary_size:
@@ -171,6 +181,7 @@ class ElectraPretrainer(keras.Model):
         self.special_token_ids = sorted(int(i) for i in special_token_ids)
         self.gradient_clip_norm = gradient_clip_norm
         self.seed = int(seed)
+        self.gradient_accumulation_steps = int(gradient_accumulation_steps)
 
     # --- Inference -------------------------------------------------------
 
@@ -194,17 +205,23 @@ class ElectraPretrainer(keras.Model):
             ),
         }
 
-    def compute_objective(self, inputs, noise, training=False):
+    def compute_objective(self, inputs, noise, training=False, denominators=None):
         """Runs masking, generator, sampling, discriminator and both losses.
 
         Args:
             inputs: dict of int `token_ids`, `segment_ids`, `padding_mask`.
             noise: dict from `draw_noise` (`select`, `mask`, `gumbel`).
+            denominators: optional `(mlm_count, disc_count)` of the whole
+                global batch (from `count_targets`), when `inputs` is only a
+                part of it (a micro-batch). By default the counts of `inputs`
+                summed over the replicas.
 
         Returns:
             dict with `loss` (this replica's share of the global loss, the
             value to differentiate), its `mlm_loss` and `disc_loss` terms,
-            `metrics` (global values) and the intermediate tensors.
+            `statistics` (this replica's summed statistics, a `[7]` vector),
+            `metrics` (global values; only without `denominators`) and the
+            intermediate tensors.
         """
         cfg = self.objective_config
         token_ids = ops.cast(inputs["token_ids"], "int32")
@@ -251,25 +268,20 @@ class ElectraPretrainer(keras.Model):
         local = ops.stop_gradient(
             ops.stack([mlm_sum, mlm_count, disc_sum, disc_count, gen_correct, disc_correct, ops.sum(labels)])
         )
-        total = dict(zip(_STATISTICS, tf.unstack(_sum_over_replicas(local))))
-        mlm_loss = mlm_sum / ops.maximum(total["mlm_count"], 1.0)
-        disc_loss = disc_sum / ops.maximum(total["disc_count"], 1.0)
+        metrics = None
+        if denominators is None:
+            total = _sum_over_replicas(local)
+            metrics = self.metrics_from_statistics(total)
+            denominators = (total[1], total[3])
+        mlm_loss = mlm_sum / ops.maximum(denominators[0], 1.0)
+        disc_loss = disc_sum / ops.maximum(denominators[1], 1.0)
         loss = cfg.generator_weight * mlm_loss + cfg.discriminator_weight * disc_loss
-
-        global_mlm = total["mlm_loss_sum"] / ops.maximum(total["mlm_count"], 1.0)
-        global_disc = total["disc_loss_sum"] / ops.maximum(total["disc_count"], 1.0)
         return {
             "loss": loss,
             "mlm_loss": mlm_loss,
             "disc_loss": disc_loss,
-            "metrics": {
-                "loss": cfg.generator_weight * global_mlm + cfg.discriminator_weight * global_disc,
-                "mlm_loss": global_mlm,
-                "disc_loss": global_disc,
-                "gen_accuracy": total["gen_correct"] / ops.maximum(total["mlm_count"], 1.0),
-                "disc_accuracy": total["disc_correct"] / ops.maximum(total["disc_count"], 1.0),
-                "replaced_fraction": total["replaced"] / ops.maximum(total["disc_count"], 1.0),
-            },
+            "statistics": local,
+            "metrics": metrics,
             "masked_ids": masked_ids,
             "positions": positions,
             "weights": weights,
@@ -280,20 +292,118 @@ class ElectraPretrainer(keras.Model):
             "discriminator_logits": discriminator_logits,
         }
 
+    def metrics_from_statistics(self, statistics):
+        """The reported metrics from a `[7]` vector of global statistics."""
+        cfg = self.objective_config
+        total = dict(zip(_STATISTICS, tf.unstack(statistics)))
+        mlm = total["mlm_loss_sum"] / ops.maximum(total["mlm_count"], 1.0)
+        disc = total["disc_loss_sum"] / ops.maximum(total["disc_count"], 1.0)
+        return {
+            "loss": cfg.generator_weight * mlm + cfg.discriminator_weight * disc,
+            "mlm_loss": mlm,
+            "disc_loss": disc,
+            "gen_accuracy": total["gen_correct"] / ops.maximum(total["mlm_count"], 1.0),
+            "disc_accuracy": total["disc_correct"] / ops.maximum(total["disc_count"], 1.0),
+            "replaced_fraction": total["replaced"] / ops.maximum(total["disc_count"], 1.0),
+        }
+
+    def count_targets(self, inputs, max_predictions):
+        """`(mlm_count, disc_count)` of `inputs`: the loss denominators.
+
+        Both depend on the tokens only (how many positions get masked, how
+        many tokens are real), not on the noise.
+        """
+        token_ids = ops.cast(inputs["token_ids"], "int32")
+        padding_mask = ops.cast(inputs["padding_mask"], "int32")
+        candidates = objective.candidate_mask(token_ids, padding_mask, self.special_token_ids)
+        masked = objective.num_masked_positions(
+            candidates, self.objective_config.mask_probability, max_predictions
+        )
+        return ops.sum(masked), ops.sum(ops.cast(padding_mask, "float32"))
+
+    def compute_gradients(self, inputs, seed=None, noise=None, training=True):
+        """This replica's gradients of its share of the global loss.
+
+        With `gradient_accumulation_steps` k above 1, the batch is split into
+        k micro-batches run one after another in a `tf.while_loop`; each
+        loss term is divided by the count of the whole global batch, so the
+        summed gradients equal those of the whole batch.
+
+        Args:
+            inputs: dict batch; its size must divide by k.
+            seed: `[2]` int64 stateless seed; each micro-batch draws its own
+                noise from it (used when `noise` is None).
+            noise: dict from `draw_noise` for the whole batch, to fix the
+                masks and samples (tests compare k against 1 with it).
+
+        Returns:
+            `(gradients, statistics)`: dense gradients of the trainable
+            variables (before the cross-replica sum, loss-scaled) and the
+            `[7]` statistics summed over the replicas.
+        """
+        variables = self.trainable_variables
+        steps = self.gradient_accumulation_steps
+        if steps == 1:
+            if noise is None:
+                noise = self._noise_for(inputs, seed)
+            with tf.GradientTape() as tape:
+                results = self.compute_objective(inputs, noise, training=training)
+                scaled_loss = self.optimizer.scale_loss(results["loss"])
+            gradients = tape.gradient(scaled_loss, variables)
+            # Sparse gradients of embedding lookups repeat indices; the global
+            # norm of their values is not the norm of the summed gradient.
+            gradients = [tf.convert_to_tensor(g) for g in gradients]
+            return gradients, _sum_over_replicas(results["statistics"])
+
+        batch_size = inputs["token_ids"].shape[0]
+        if batch_size is not None and batch_size % steps:
+            raise ValueError(
+                f"gradient_accumulation_steps={steps} does not divide the per-replica "
+                f"batch of {batch_size} examples"
+            )
+        sequence_length, max_predictions = self._noise_shape(inputs)
+        counts = ops.stack(self.count_targets(inputs, max_predictions))
+        denominators = tf.unstack(_sum_over_replicas(counts))
+        micro_inputs = {k: _split_batch(v, steps) for k, v in inputs.items() if k in _INPUT_KEYS}
+        micro_noise = None if noise is None else {k: _split_batch(v, steps) for k, v in noise.items()}
+
+        def body(step, gradient_sums, statistics):
+            micro = {k: v[step] for k, v in micro_inputs.items()}
+            if micro_noise is None:
+                micro_seed = tf.random.experimental.stateless_fold_in(seed, tf.cast(step, tf.int64))
+                step_noise = self.draw_noise(
+                    micro_seed, tf.shape(micro["token_ids"])[0], sequence_length, max_predictions
+                )
+            else:
+                step_noise = {k: v[step] for k, v in micro_noise.items()}
+            with tf.GradientTape() as tape:
+                results = self.compute_objective(
+                    micro, step_noise, training=training, denominators=denominators
+                )
+                scaled_loss = self.optimizer.scale_loss(results["loss"])
+            gradients = tape.gradient(scaled_loss, variables)
+            gradient_sums = [s + tf.convert_to_tensor(g) for s, g in zip(gradient_sums, gradients)]
+            return step + 1, gradient_sums, statistics + results["statistics"]
+
+        zeros = [tf.zeros(v.shape, dtype=v.dtype) for v in variables]
+        # One micro-batch at a time: that is the point of accumulating.
+        _, gradients, statistics = tf.while_loop(
+            lambda step, *_: step < steps,
+            body,
+            (tf.constant(0), zeros, tf.zeros([len(_STATISTICS)])),
+            parallel_iterations=1,
+        )
+        return gradients, _sum_over_replicas(statistics)
+
     # --- Keras training loop -----------------------------------------------
 
     def train_step(self, data):
         inputs = _unpack(data)
         seed = self._step_seed(self.optimizer.iterations, salt=1)
-        noise = self._noise_for(inputs, seed)
-        variables = self.trainable_variables
-        with tf.GradientTape() as tape:
-            results = self.compute_objective(inputs, noise, training=True)
-            scaled_loss = self.optimizer.scale_loss(results["loss"])
-        gradients = tape.gradient(scaled_loss, variables)
+        gradients, statistics = self.compute_gradients(inputs, seed=seed)
         gradients = self._sum_and_clip(gradients)
-        self.optimizer.apply(gradients, variables)
-        return self._update_metrics(results["metrics"])
+        self.optimizer.apply(gradients, self.trainable_variables)
+        return self._update_metrics(self.metrics_from_statistics(statistics))
 
     def test_step(self, data):
         inputs = _unpack(data)
@@ -310,16 +420,18 @@ class ElectraPretrainer(keras.Model):
     def metrics(self):
         return list(self.metric_trackers.values())
 
-    def _noise_for(self, inputs, seed):
-        token_ids = inputs["token_ids"]
-        sequence_length = token_ids.shape[1]
+    def _noise_shape(self, inputs):
+        sequence_length = inputs["token_ids"].shape[1]
         if sequence_length is None:
             raise ValueError(
                 "ElectraPretrainer needs a static sequence length; batch the "
                 "dataset with drop_remainder or pad to a fixed length."
             )
-        max_predictions = self.objective_config.resolved_max_predictions(sequence_length)
-        return self.draw_noise(seed, tf.shape(token_ids)[0], sequence_length, max_predictions)
+        return sequence_length, self.objective_config.resolved_max_predictions(sequence_length)
+
+    def _noise_for(self, inputs, seed):
+        sequence_length, max_predictions = self._noise_shape(inputs)
+        return self.draw_noise(seed, tf.shape(inputs["token_ids"])[0], sequence_length, max_predictions)
 
     def _step_seed(self, counter, salt):
         context = tf.distribute.get_replica_context()
@@ -331,9 +443,6 @@ class ElectraPretrainer(keras.Model):
     def _sum_and_clip(self, gradients):
         context = tf.distribute.get_replica_context()
         num_replicas = context.num_replicas_in_sync if context else 1
-        # Sparse gradients of embedding lookups repeat indices; the global
-        # norm of their values is not the norm of the summed gradient.
-        gradients = [tf.convert_to_tensor(g) for g in gradients]
         if num_replicas > 1:
             gradients = context.all_reduce(tf.distribute.ReduceOp.SUM, gradients)
         if self.gradient_clip_norm:
@@ -362,6 +471,7 @@ class ElectraPretrainer(keras.Model):
                 "special_token_ids": self.special_token_ids,
                 "gradient_clip_norm": self.gradient_clip_norm,
                 "seed": self.seed,
+                "gradient_accumulation_steps": self.gradient_accumulation_steps,
             }
         )
         return config
@@ -379,6 +489,16 @@ def _sum_over_replicas(value):
     if context is None or context.num_replicas_in_sync == 1:
         return value
     return context.all_reduce(tf.distribute.ReduceOp.SUM, value)
+
+
+_INPUT_KEYS = ("token_ids", "segment_ids", "padding_mask")
+
+
+def _split_batch(tensor, parts):
+    """`[batch, ...]` -> `[parts, batch // parts, ...]`."""
+    # Keep the static trailing dimensions (the sequence length must stay known).
+    tensor = tf.convert_to_tensor(tensor)
+    return tf.reshape(tensor, [parts, -1] + tensor.shape[1:].as_list())
 
 
 def _unpack(data):

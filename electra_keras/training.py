@@ -13,15 +13,24 @@ import math
 import os
 import pathlib
 import shutil
+import signal
 import sys
 import time
 
 import keras
+import numpy as np
+import tensorflow as tf
 
 from electra_keras import data
 from electra_keras import export
 from electra_keras import tokenizer as tokenization
+from electra_keras.checkpointing import CheckpointError
+from electra_keras.checkpointing import TrainingCheckpoint
+from electra_keras.checkpointing import checkpoint_path  # noqa: F401  (public here too)
+from electra_keras.checkpointing import list_checkpoints
+from electra_keras.checkpointing import restore_checkpoint
 from electra_keras.files import atomic_path
+from electra_keras.logging_callbacks import TrainingLog
 from electra_keras.optimization import build_optimizer
 from electra_keras.pretrainer import ElectraPretrainer
 
@@ -125,7 +134,8 @@ def prepare_built_data(config, data_dir, vocabulary_path=None):
         "tokenizer": tokenizer,
         "vocabulary": vocabulary,
         "sample_texts": [],
-        "train_dataset": data.make_tfrecord_dataset(data_dir, batch_size, seed=seed),
+        # A factory: each `fit` needs a dataset object of its own (see `_run`).
+        "make_train_dataset": lambda: data.make_tfrecord_dataset(data_dir, batch_size, seed=seed),
         "eval_dataset": data.make_tfrecord_dataset(
             data_dir, batch_size, split="eval", shuffle=False, repeat=False
         ) if has_eval else None,
@@ -149,6 +159,7 @@ def build_pretrainer(config, tokenizer):
         special_token_ids=tokenization.never_masked_ids(tokenizer),
         gradient_clip_norm=config.optimizer.clip_norm,
         seed=config.training.seed,
+        gradient_accumulation_steps=config.training.gradient_accumulation_steps,
         dtype=config.training.precision,
     )
 
@@ -163,17 +174,6 @@ class StopAtStep(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if int(self.model.optimizer.iterations) >= self.num_steps:
             self.model.stop_training = True
-
-
-def checkpoint_path(directory, step):
-    """Where `WeightsCheckpoint` keeps the weights of `step`."""
-    return pathlib.Path(directory) / f"ckpt-{step:09d}.weights.h5"
-
-
-def list_checkpoints(directory):
-    """`(step, path)` of the checkpoints in `directory`, oldest first."""
-    paths = pathlib.Path(directory).glob("ckpt-*.weights.h5")
-    return sorted((int(path.name[len("ckpt-") :].split(".")[0]), path) for path in paths)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -204,6 +204,7 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
             if checkpoint_step >= step - 1:
                 quarantine = self.checkpoint_directory / "nonfinite"
                 quarantine.mkdir(exist_ok=True)
+                shutil.rmtree(quarantine / checkpoint.name, ignore_errors=True)
                 checkpoint.rename(quarantine / checkpoint.name)
             else:
                 good.append(checkpoint)
@@ -212,27 +213,6 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
             f"(last good checkpoint: {good[-1] if good else 'none'}). "
             "Lower optimizer.learning_rate or check the data."
         )
-
-
-class WeightsCheckpoint(keras.callbacks.Callback):
-    """Saves weights every `every` steps, atomically, keeping the last `keep`."""
-
-    def __init__(self, directory, every, keep=3):
-        super().__init__()
-        self.directory = pathlib.Path(directory)
-        self.every = every
-        self.keep = keep
-
-    def on_train_batch_end(self, batch, logs=None):
-        step = int(self.model.optimizer.iterations)
-        if step % self.every == 0:
-            self.save(step)
-
-    def save(self, step):
-        with atomic_path(checkpoint_path(self.directory, step)) as temporary:
-            self.model.save_weights(temporary)
-        for _, old in list_checkpoints(self.directory)[: -self.keep]:
-            old.unlink()
 
 
 class EvaluationLog(keras.callbacks.Callback):
@@ -252,6 +232,118 @@ class EvaluationLog(keras.callbacks.Callback):
             self.evaluations.append({"step": step, **held_out})
 
 
+class TrainingInterrupted(RuntimeError):
+    """SIGTERM or SIGINT stopped training after a checkpoint was saved."""
+
+    def __init__(self, signal_number, step, checkpoint):
+        self.signal_number = signal_number
+        self.step = step
+        self.checkpoint = checkpoint
+        super().__init__(
+            f"{signal.Signals(signal_number).name} at step {step}: saved {checkpoint}; "
+            "run the same command again to resume"
+        )
+
+
+class StopOnSignal(keras.callbacks.Callback):
+    """Turns SIGTERM/SIGINT into a checkpoint and a clean stop.
+
+    The handler only records the signal; after the step that is running, the
+    callback saves a checkpoint and raises `TrainingInterrupted` (raising
+    rather than `stop_training` skips the epoch's evaluation, which could
+    outlast a scheduler's grace period). A second SIGINT interrupts at once.
+    """
+
+    def __init__(self, checkpoint):
+        super().__init__()
+        self.checkpoint = checkpoint
+        self.received = None
+        self._previous = {}
+
+    def _handle(self, signal_number, frame):
+        if self.received == signal.SIGINT and signal_number == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.received = signal_number
+        logger.warning("%s received: saving after this step", signal.Signals(signal_number).name)
+
+    def on_train_begin(self, logs=None):
+        for number in (signal.SIGTERM, signal.SIGINT):
+            self._previous[number] = signal.signal(number, self._handle)
+
+    def on_train_end(self, logs=None):
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+        self._previous = {}
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.received is None:
+            return
+        step = int(self.model.optimizer.iterations)
+        self.checkpoint.save(step)
+        self.on_train_end()
+        raise TrainingInterrupted(self.received, step, checkpoint_path(self.checkpoint.directory, step))
+
+
+def make_strategy(name):
+    """The `tf.distribute` strategy for `training.strategy`.
+
+    Call it before any other TensorFlow work: multi-worker collectives must be
+    set up at program start.
+
+    - `auto`: `multi_worker` when `TF_CONFIG` names several tasks, `mirrored`
+      with several GPUs, else the default strategy.
+    - `mirrored`: all local GPUs (or the CPU).
+    - `multi_worker`: `MultiWorkerMirroredStrategy`, cluster from `TF_CONFIG`.
+    - `tpu`: `TPUStrategy` on the TPU named by `TPU_NAME` (or the local one).
+
+    Example:
+    ```python
+    strategy = make_strategy("mirrored")
+    with strategy.scope():
+        pretrainer = build_pretrainer(config, tokenizer)
+    ```
+    """
+    if name == "auto":
+        cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster", {})
+        if sum(len(tasks) for tasks in cluster.values()) > 1:
+            name = "multi_worker"
+        elif len(tf.config.list_physical_devices("GPU")) > 1:
+            name = "mirrored"
+        else:
+            name = "default"
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        if not os.environ.get("TF_CONFIG"):
+            raise OutputError("training.strategy=multi_worker needs TF_CONFIG naming the cluster and this task")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "tpu":
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=os.environ.get("TPU_NAME", ""))
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    raise ValueError(f"unknown strategy {name!r}")
+
+
+def task_identity(strategy):
+    """`(is_chief, name)` of this process in a multi-worker cluster.
+
+    The chief is task `chief`, or `worker` 0 when the cluster has no chief;
+    single-process strategies are always the chief.
+    """
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True, "chief"
+    cluster = resolver.cluster_spec().as_dict()
+    task_type, task_id = resolver.task_type, resolver.task_id
+    if task_type == "chief":
+        return True, "chief"
+    is_chief = task_type == "worker" and task_id == 0 and "chief" not in cluster
+    return is_chief, f"{task_type}-{task_id}"
+
+
 def run_pretraining(
     config, corpus_paths, output_dir, vocabulary_path=None, overwrite=False, verbose=None, data_dir=None
 ):
@@ -263,8 +355,14 @@ def run_pretraining(
     `vocabulary_path` whose SHA-256 differs from the dataset's is refused).
 
     Writes `config.yaml`, `vocab.txt`, `logs/` (TensorBoard), `checkpoints/`,
-    `pretrainer.keras`, `metrics.json`, the discriminator SavedModel under
-    `export/discriminator/1/`, and `run_state.json`.
+    `samples.jsonl`, `pretrainer.keras`, `metrics.json`, the discriminator
+    SavedModel under `export/discriminator/1/`, and `run_state.json`.
+
+    A folder left by an unfinished run (crashed, killed or stopped by
+    SIGTERM/SIGINT) is resumed from its newest checkpoint: weights, optimizer
+    slots, step, schedule, dropout generators and input position, so the run
+    ends as if never interrupted. The config and inputs must be the ones it
+    started with.
 
     Returns:
         The metrics dict also written to `metrics.json`.
@@ -275,69 +373,170 @@ def run_pretraining(
     metrics = electra_keras.training.run_pretraining(config, ["corpus.txt"], "runs/demo")
     ```
     """
+    strategy = make_strategy(config.training.strategy)
+    is_chief, task_name = task_identity(strategy)
     output_dir = pathlib.Path(output_dir)
-    _claim_output_dir(output_dir, overwrite)
-    write_json_atomic(output_dir / "run_state.json", {"status": "running", "pid": os.getpid()})
+    inputs = _describe_inputs(corpus_paths, data_dir, vocabulary_path)
+    if not is_chief:
+        # Workers read the chief's checkpoints and write nothing else there.
+        resume_from = _newest_checkpoint(output_dir) if (output_dir / "run_state.json").exists() else None
+        return _run(config, corpus_paths, data_dir, output_dir, vocabulary_path, verbose, strategy,
+                    resume_from, writer=False, task_name=task_name)
+    resume_from = _claim_output_dir(output_dir, overwrite, config, inputs)
+    if resume_from is not None:
+        # The vocabulary the run started with, even if it was built then.
+        vocabulary_path = output_dir / "vocab.txt"
+    write_json_atomic(
+        output_dir / "run_state.json", {"status": "running", "pid": os.getpid(), "inputs": inputs}
+    )
     try:
-        metrics = _run(config, corpus_paths, data_dir, output_dir, vocabulary_path, verbose)
+        metrics = _run(config, corpus_paths, data_dir, output_dir, vocabulary_path, verbose, strategy,
+                       resume_from, writer=True, task_name=task_name)
+    except TrainingInterrupted as error:
+        write_json_atomic(
+            output_dir / "run_state.json",
+            {"status": "interrupted", "step": error.step, "error": str(error), "inputs": inputs},
+        )
+        raise
     except BaseException as error:
         write_json_atomic(
             output_dir / "run_state.json",
-            {"status": "failed", "error": f"{type(error).__name__}: {error}"},
+            {"status": "failed", "error": f"{type(error).__name__}: {error}", "inputs": inputs},
         )
         raise
-    write_json_atomic(output_dir / "run_state.json", {"status": "complete"})
+    write_json_atomic(output_dir / "run_state.json", {"status": "complete", "inputs": inputs})
     return metrics
 
 
-def _run(config, corpus_paths, data_dir, output_dir, vocabulary_path, verbose):
+def _describe_inputs(corpus_paths, data_dir, vocabulary_path):
+    """What a resumed run must read again to continue at the same position."""
+    from electra_keras.dataset_builder import file_sha256
+
+    if data_dir is not None:
+        manifest = pathlib.Path(data_dir) / "manifest.json"
+        described = {"data": str(data_dir), "manifest_sha256": file_sha256(manifest) if manifest.exists() else None}
+    else:
+        described = {"corpus": {str(p): file_sha256(p) for p in corpus_paths if pathlib.Path(p).exists()}}
+    if vocabulary_path is not None and pathlib.Path(vocabulary_path).exists():
+        described["vocabulary_sha256"] = file_sha256(vocabulary_path)
+    return described
+
+
+def _newest_checkpoint(output_dir):
+    found = list_checkpoints(output_dir / "checkpoints")
+    return found[-1][1] if found else None
+
+
+def _run(config, corpus_paths, data_dir, output_dir, vocabulary_path, verbose, strategy, resume_from,
+         writer, task_name):
     started = time.time()
     keras.utils.set_random_seed(config.training.seed)
-    (output_dir / "config.yaml").write_text(config.to_yaml(), encoding="utf-8")
+    if writer:
+        (output_dir / "config.yaml").write_text(config.to_yaml(), encoding="utf-8")
     if data_dir is not None:
         prepared = prepare_built_data(config, data_dir, vocabulary_path)
     else:
         prepared = prepare_data(config, corpus_paths, vocabulary_path)
         training = config.training
-        prepared["train_dataset"] = data.make_dataset(prepared["train"], training.batch_size, seed=training.seed)
+        prepared["make_train_dataset"] = lambda: data.make_dataset(
+            prepared["train"], training.batch_size, seed=training.seed
+        )
         prepared["eval_dataset"] = data.make_dataset(
             prepared["eval"], training.batch_size, shuffle=False, repeat=False
         )
-    tokenization.save_vocabulary(prepared["vocabulary"], output_dir / "vocab.txt")
+    if writer:
+        tokenization.save_vocabulary(prepared["vocabulary"], output_dir / "vocab.txt")
     logger.info("data: %s", prepared["statistics"])
 
     training = config.training
-    train_dataset = prepared["train_dataset"]
     eval_dataset = prepared["eval_dataset"]
     if eval_dataset is not None:
         eval_dataset = eval_dataset.take(training.eval_batches)
 
-    pretrainer = build_pretrainer(config, prepared["tokenizer"])
-    pretrainer.compile(
-        optimizer=build_optimizer(config.optimizer, training.num_steps),
-        jit_compile=training.jit_compile,
-    )
-    steps_per_epoch = min(training.steps_per_eval, training.num_steps)
+    with strategy.scope():
+        pretrainer = build_pretrainer(config, prepared["tokenizer"])
+        pretrainer.compile(
+            optimizer=build_optimizer(config.optimizer, training.num_steps),
+            jit_compile=training.jit_compile,
+        )
     evaluation_log = EvaluationLog()
+    start_step = 0
+    if resume_from is not None:
+        state = restore_checkpoint(pretrainer, resume_from)
+        start_step = state["step"]
+        evaluation_log.evaluations = [e for e in state.get("evaluations", []) if e["step"] <= start_step]
+        logger.info("resumed from %s at step %d", resume_from, start_step)
+
+    checkpoints = TrainingCheckpoint(
+        output_dir / "checkpoints",
+        training.steps_per_checkpoint,
+        keep=training.keep_checkpoints,
+        # One batch per step: the input position is the step.
+        state_fn=lambda step: {"batches_consumed": step, "evaluations": evaluation_log.evaluations},
+        write=writer,
+    )
+    sample_inputs = _sample_inputs(prepared, config) if writer else None
+    callbacks = [
+        StopAtStep(training.num_steps),
+        StopOnNonFiniteLoss(output_dir / "checkpoints"),
+        checkpoints,
+        StopOnSignal(checkpoints),
+        TrainingLog(
+            output_dir / "logs",
+            training.steps_per_log,
+            training.steps_per_sample,
+            sample_inputs=sample_inputs,
+            vocabulary=prepared["vocabulary"],
+            samples_path=output_dir / "samples.jsonl",
+            write=writer,
+        ),
+        evaluation_log,
+    ]
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
-    pretrainer.fit(
-        train_dataset,
-        epochs=math.ceil(training.num_steps / steps_per_epoch),
-        steps_per_epoch=steps_per_epoch,
-        validation_data=eval_dataset,
-        callbacks=[
-            StopAtStep(training.num_steps),
-            StopOnNonFiniteLoss(output_dir / "checkpoints"),
-            WeightsCheckpoint(output_dir / "checkpoints", training.steps_per_checkpoint),
-            keras.callbacks.TensorBoard(
-                log_dir=str(output_dir / "logs"), update_freq=training.steps_per_log
-            ),
-            evaluation_log,
-        ],
-        shuffle=False,  # the dataset shuffles itself
-        verbose=verbose,
-    )
+    steps_per_epoch = min(training.steps_per_eval, training.num_steps)
+
+    def fit(first_batch, **kwargs):
+        # The data order is fixed by the seed: skipping the batches already
+        # trained on puts a resumed run where the interrupted one stopped. A
+        # new dataset object each time: a second iterator over the same
+        # seeded shuffle would draw the next permutation, not the first.
+        dataset = prepared["make_train_dataset"]()
+        if first_batch:
+            dataset = dataset.skip(first_batch)
+        pretrainer.fit(
+            dataset, validation_data=eval_dataset, callbacks=callbacks,
+            shuffle=False,  # the dataset shuffles itself
+            verbose=verbose, **kwargs,
+        )
+
+    step = start_step
+    if step % steps_per_epoch and step < training.num_steps:
+        # Finish the interrupted epoch first, so evaluations stay at the
+        # same steps as in an uninterrupted run.
+        remaining = min(steps_per_epoch - step % steps_per_epoch, training.num_steps - step)
+        fit(step, epochs=1, steps_per_epoch=remaining)
+        step += remaining
+    if step < training.num_steps:
+        fit(
+            step,
+            initial_epoch=step // steps_per_epoch,
+            epochs=math.ceil(training.num_steps / steps_per_epoch),
+            steps_per_epoch=steps_per_epoch,
+        )
+    final_step = int(pretrainer.optimizer.iterations)
+    if writer:
+        saved = list_checkpoints(output_dir / "checkpoints")
+        if not saved or saved[-1][0] != final_step:
+            checkpoints.save(final_step)
+
+    if not writer:
+        # A worker keeps its final weights beside the chief's outputs, so
+        # that the replicas can be checked to agree.
+        worker_weights = output_dir / "workers" / f"{task_name}.weights.h5"
+        with atomic_path(worker_weights) as temporary:
+            pretrainer.save_weights(temporary)
+        return {"steps": final_step, "worker": task_name}
 
     save_model_atomic(pretrainer, output_dir / "pretrainer.keras")
     export.export_discriminator(
@@ -351,7 +550,8 @@ def _run(config, corpus_paths, data_dir, output_dir, vocabulary_path, verbose):
     )
     final_eval = evaluation_log.evaluations[-1] if evaluation_log.evaluations else {}
     metrics = {
-        "steps": int(pretrainer.optimizer.iterations),
+        "steps": final_step,
+        "resumed_from_step": start_step or None,
         "train": evaluation_log.last_train,
         "eval": final_eval,
         # Accuracy of a discriminator that calls every token original.
@@ -364,22 +564,107 @@ def _run(config, corpus_paths, data_dir, output_dir, vocabulary_path, verbose):
     return metrics
 
 
-def _claim_output_dir(output_dir, overwrite):
+def _sample_inputs(prepared, config):
+    """One fixed sentence, tokenized and padded: the logged sample."""
+    texts = prepared["sample_texts"] or export.DEFAULT_WARMUP_TEXTS
+    # A real sentence rather than a heading.
+    text = next((t for t in texts if len(t.split()) >= 8), texts[0])
+    tokenizer = prepared["tokenizer"]
+    length = config.data.sequence_length
+    ids = [int(i) for i in keras.ops.convert_to_numpy(tokenizer(text))][: length - 2]
+    ids = [tokenizer.cls_token_id, *ids, tokenizer.sep_token_id]
+    padding = length - len(ids)
+    return {
+        "token_ids": np.array([ids + [tokenizer.pad_token_id] * padding], dtype="int32"),
+        "segment_ids": np.zeros((1, length), dtype="int32"),
+        "padding_mask": np.array([[1] * len(ids) + [0] * padding], dtype="int32"),
+    }
+
+
+def _claim_output_dir(output_dir, overwrite, config, inputs):
+    """Prepares `output_dir`; returns the checkpoint to resume from, or None."""
     if output_dir.exists() and not output_dir.is_dir():
         raise OutputError(f"{output_dir}: exists and is not a folder")
     if output_dir.exists() and any(output_dir.iterdir()):
-        if not overwrite:
-            raise OutputError(
-                f"{output_dir}: folder exists and is not empty; choose another --output "
-                "or pass --overwrite to replace an earlier run there"
-            )
-        if not (output_dir / "run_state.json").exists():
+        state_path = output_dir / "run_state.json"
+        if not state_path.exists():
             raise OutputError(
                 f"{output_dir}: not an electra_keras run folder (no run_state.json); "
-                "refusing to delete it, choose another --output"
+                "refusing to use it, choose another --output"
             )
-        shutil.rmtree(output_dir)
+        if overwrite:
+            shutil.rmtree(output_dir)
+        else:
+            return _resumable_checkpoint(output_dir, json.loads(state_path.read_text()), config, inputs)
     output_dir.mkdir(parents=True, exist_ok=True)
+    return None
+
+
+def _resumable_checkpoint(output_dir, state, config, inputs):
+    status = state.get("status")
+    if status == "complete":
+        raise OutputError(
+            f"{output_dir}: holds a complete run; choose another --output or pass --overwrite to replace it"
+        )
+    pid = state.get("pid")
+    if status == "running" and pid and pid != os.getpid() and _process_alive(pid):
+        raise OutputError(f"{output_dir}: another process (pid {pid}) is training there")
+    saved_config = output_dir / "config.yaml"
+    if saved_config.exists():
+        from electra_keras.config import ElectraConfig
+
+        differences = _config_differences(ElectraConfig.from_yaml(saved_config), config)
+        breaking = [d for d in differences if d.split(" ")[0].startswith(_RESUME_BREAKING)]
+        if breaking:
+            raise OutputError(
+                f"{output_dir}: cannot resume, the config differs from the run's config.yaml in "
+                f"{', '.join(breaking)}; pass the same settings, or --overwrite to start over"
+            )
+        if differences:
+            logger.warning("resuming with changed settings: %s", ", ".join(differences))
+    previous_inputs = state.get("inputs")
+    if previous_inputs is not None:
+        previous_data = {k: v for k, v in previous_inputs.items() if k != "vocabulary_sha256"}
+        current_data = {k: v for k, v in inputs.items() if k != "vocabulary_sha256"}
+        if previous_data != current_data:
+            raise OutputError(
+                f"{output_dir}: cannot resume, the training data differs from the interrupted run's "
+                f"({previous_data} before, {current_data} now); a resumed run must read the same data"
+            )
+    checkpoint = _newest_checkpoint(output_dir)
+    if checkpoint is None:
+        logger.info("%s: unfinished run without a checkpoint; starting it again", output_dir)
+        for child in output_dir.iterdir():
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+    else:
+        logger.info("%s: resuming the unfinished run from %s", output_dir, checkpoint.name)
+    return checkpoint
+
+
+def _process_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# Settings that change what the checkpoint or the data position mean. The
+# rest (learning rate, steps, strategy, logging...) may change on resume, for
+# example to lower the learning rate after a non-finite loss.
+_RESUME_BREAKING = ("model.", "objective.", "data.", "training.batch_size", "training.seed")
+
+
+def _config_differences(saved, current):
+    saved, current = dataclasses.asdict(saved), dataclasses.asdict(current)
+    return [
+        f"{section}.{key} ({saved[section][key]!r} before, {current[section][key]!r} now)"
+        for section in saved
+        for key in saved[section]
+        if saved[section][key] != current[section].get(key)
+    ]
 
 
 def write_json_atomic(path, value):
@@ -404,7 +689,7 @@ def load_run(run_dir, checkpoint=None):
     """The config, vocabulary and trained pretrainer of a run folder.
 
     Takes the final `pretrainer.keras`, or the weights of `checkpoint` (a
-    `.weights.h5` file, e.g. from `checkpoints/`) when given.
+    `checkpoints/ckpt-<step>` folder, or a `.weights.h5` file) when given.
 
     Example:
     ```python
@@ -423,7 +708,7 @@ def load_run(run_dir, checkpoint=None):
         if not final.exists():
             raise OutputError(
                 f"{final}: not found (the run did not finish); pass --checkpoint "
-                f"with one of {run_dir / 'checkpoints'}/*.weights.h5"
+                f"with one of the folders in {run_dir / 'checkpoints'}"
             )
         pretrainer = keras.models.load_model(final)
     else:
@@ -432,6 +717,8 @@ def load_run(run_dir, checkpoint=None):
             raise OutputError(f"{checkpoint}: checkpoint not found")
         tokenizer = tokenization.make_tokenizer(vocabulary, config.data.lowercase, config.data.strip_accents)
         pretrainer = build_pretrainer(config, tokenizer)
+        if checkpoint.is_dir():
+            checkpoint = checkpoint / "model.weights.h5"
         pretrainer.load_weights(checkpoint)
     return config, vocabulary, pretrainer
 

@@ -4,6 +4,8 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import gzip  # noqa: E402
+
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -49,3 +51,20 @@ def make_batch(batch_size=8, length=24, vocabulary_size=120, seed=0):
 @pytest.fixture
 def batch():
     return make_batch()
+
+
+@pytest.fixture(scope="session")
+def small_corpus(tmp_path_factory):
+    """Some of the bundled English and Korean text, with one undecodable line."""
+    folder = tmp_path_factory.mktemp("corpus")
+    parts = []
+    from electra_keras import data
+
+    for path in data.DEFAULT_CORPUS:
+        with gzip.open(path, "rb") as file:
+            parts.append(b"\n".join(file.read().split(b"\n")[:1500]))
+    english = folder / "english.txt"
+    english.write_bytes(parts[0] + b"\n\nA broken \xff\xfe line here.\n")
+    korean = folder / "korean.txt.gz"
+    korean.write_bytes(gzip.compress(parts[1]))
+    return [english, korean]

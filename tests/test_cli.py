@@ -1,6 +1,5 @@
 """The command line as a user runs it: one process per run."""
 
-import gzip
 import json
 import os
 import pathlib
@@ -35,28 +34,30 @@ def run(*args, cwd=None, script=SCRIPT):
     )
 
 
+def read_events(log_dir):
+    """`({tag: {step: value}}, {tag: {step: text}})` of a TensorBoard folder."""
+    scalars, texts = {}, {}
+    for path in sorted(pathlib.Path(log_dir).glob("events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                tensor = tf.make_ndarray(value.tensor)
+                if value.metadata.plugin_data.plugin_name == "text":
+                    texts.setdefault(value.tag, {})[event.step] = tensor.item().decode("utf-8")
+                else:
+                    scalars.setdefault(value.tag, {})[event.step] = float(tensor)
+    return scalars, texts
+
+
 def export_run(*args):
     return run(*args, script=ROOT / "scripts" / "export.py")
 
 
-@pytest.fixture(scope="module")
-def small_corpus(tmp_path_factory):
-    """Some of the bundled English and Korean text, with one undecodable line."""
-    folder = tmp_path_factory.mktemp("corpus")
-    parts = []
-    for path in data.DEFAULT_CORPUS:
-        with gzip.open(path, "rb") as file:
-            parts.append(b"\n".join(file.read().split(b"\n")[:1500]))
-    english = folder / "english.txt"
-    english.write_bytes(parts[0] + b"\n\nA broken \xff\xfe line here.\n")
-    korean = folder / "korean.txt.gz"
-    korean.write_bytes(gzip.compress(parts[1]))
-    return [english, korean]
-
-
 def test_end_to_end_on_the_tiny_config(small_corpus, tmp_path):
     output = tmp_path / "run"
-    result = run("--corpus", *small_corpus, "--output", output, "--steps", 30, *FAST)
+    result = run(
+        "--corpus", *small_corpus, "--output", output, "--steps", 30, *FAST,
+        "--set", "training.steps_per_log=5", "--set", "training.steps_per_sample=10",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "english.txt: replaced undecodable bytes on 1 lines (first: line" in result.stderr
     assert "done in" in result.stdout
@@ -73,8 +74,31 @@ def test_end_to_end_on_the_tiny_config(small_corpus, tmp_path):
     assert any("\uac00" <= ch <= "\ud7a3" for token in vocabulary for ch in token)
     assert "vocabulary_size: 1000" in (output / "config.yaml").read_text()
     checkpoints = sorted(p.name for p in (output / "checkpoints").iterdir())
-    assert checkpoints == ["ckpt-000000010.weights.h5", "ckpt-000000020.weights.h5", "ckpt-000000030.weights.h5"]
-    assert list((output / "logs").rglob("events.out.tfevents.*"))
+    assert checkpoints == ["ckpt-000000010", "ckpt-000000020", "ckpt-000000030"]
+    state = json.loads((output / "checkpoints" / "ckpt-000000020" / "state.json").read_text())
+    assert state["step"] == 20 and state["batches_consumed"] == 20
+    assert [e["step"] for e in state["evaluations"]] == [15]
+    # TensorBoard: every metric and the learning rate per logged step, held-out
+    # metrics per evaluation, and the generator/discriminator sample as text.
+    train_scalars, train_texts = read_events(output / "logs" / "train")
+    for key in ("loss", "mlm_loss", "disc_loss", "gen_accuracy", "disc_accuracy", "learning_rate"):
+        assert sorted(train_scalars[key]) == [5, 10, 15, 20, 25, 30], key
+    assert 0 < train_scalars["learning_rate"][5] < train_scalars["learning_rate"][10]  # warming up
+    validation_scalars, _ = read_events(output / "logs" / "validation")
+    assert sorted(validation_scalars["disc_accuracy"]) == [15, 30]
+    assert sorted(train_texts["generator_and_discriminator"]) == [10, 20, 30]
+    sample = train_texts["generator_and_discriminator"][30]
+    assert "| original | input | top guess | sample | replaced | p(replaced) |" in sample
+    assert "[MASK]" in sample and "the discriminator judged" in sample
+    samples = [json.loads(line) for line in (output / "samples.jsonl").read_text().splitlines()]
+    assert [s["step"] for s in samples] == [10, 20, 30]
+    assert any(row["top_guess"] for row in samples[0]["tokens"])
+    # The same masks every time: only the model's answers change.
+    assert [r["input"] for r in samples[0]["tokens"]] == [r["input"] for r in samples[-1]["tokens"]]
+
+    # A finished run is not resumed or replaced without --overwrite.
+    again = run("--corpus", *small_corpus, "--output", output, "--steps", 30, *FAST)
+    assert again.returncode == 2 and "holds a complete run" in again.stderr
 
     # The exported SavedModel answers like the trained Keras model.
     pretrainer = keras.models.load_model(output / "pretrainer.keras")
@@ -98,7 +122,7 @@ def test_end_to_end_on_the_tiny_config(small_corpus, tmp_path):
     result = export_run("--run", output, "--base", base, "--name", "electra")
     assert result.returncode == 0, result.stderr[-3000:]
     result = export_run(
-        "--run", output, "--base", base, "--checkpoint", output / "checkpoints" / "ckpt-000000020.weights.h5"
+        "--run", output, "--base", base, "--checkpoint", output / "checkpoints" / "ckpt-000000020"
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert sorted(p.name for p in (base / "electra").iterdir()) == ["1", "2"]
@@ -116,7 +140,7 @@ def test_refuses_to_overwrite_an_existing_run_without_flag(small_corpus, tmp_pat
     (output / "keep.txt").write_text("precious")
     result = run("--corpus", *small_corpus, "--output", output, "--steps", 2, *FAST)
     assert result.returncode == 2
-    assert "folder exists and is not empty" in result.stderr
+    assert "not an electra_keras run folder" in result.stderr
     result = run("--corpus", *small_corpus, "--output", output, "--steps", 2, "--overwrite", *FAST)
     assert result.returncode == 2 and "not an electra_keras run folder" in result.stderr
     assert (output / "keep.txt").read_text() == "precious"
@@ -160,11 +184,11 @@ def test_a_non_finite_loss_stops_naming_the_step_and_keeps_the_last_good_checkpo
     step = int(message.split(" at step ")[1].split(";")[0])
     assert message.startswith("error: the loss became nan") or "inf" in message
     # Checkpoints up to step - 2 stay; later ones gave the non-finite loss.
-    kept = sorted(p.name for p in (output / "checkpoints").glob("ckpt-*.weights.h5"))
-    assert kept == [f"ckpt-{s:09d}.weights.h5" for s in range(1, step - 1)]
+    kept = sorted(p.name for p in (output / "checkpoints").glob("ckpt-*"))
+    assert kept == [f"ckpt-{s:09d}" for s in range(1, step - 1)]
     if kept:
         assert f"last good checkpoint: {output / 'checkpoints' / kept[-1]}" in message
-    assert (output / "checkpoints" / "nonfinite" / f"ckpt-{step - 1:09d}.weights.h5").exists()
+    assert (output / "checkpoints" / "nonfinite" / f"ckpt-{step - 1:09d}" / "model.weights.h5").exists()
     assert "Traceback" not in result.stderr
     assert json.loads((output / "run_state.json").read_text())["status"] == "failed"
     assert not (output / "metrics.json").exists()

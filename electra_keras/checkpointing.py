@@ -1,0 +1,188 @@
+"""Training checkpoints that a run resumes from exactly.
+
+A checkpoint is a folder `ckpt-<step>/` holding `model.weights.h5` (the
+weights and the optimizer's slots and step count, hence the learning-rate
+schedule's position) and `state.json` (the step, the dropout generators'
+states and what the caller adds, such as the input position). The masks and
+the Gumbel noise are drawn from stateless seeds folded with the step, so they
+need no state of their own. The folder is staged under a hidden name and
+renamed into place, so a crash leaves the previous checkpoints untouched and
+never a half-written one.
+"""
+
+import json
+import os
+import pathlib
+import shutil
+
+import keras
+import numpy as np
+
+from electra_keras.files import replace_directory
+
+FORMAT_VERSION = 1
+_PREFIX = "ckpt-"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be restored into the model at hand."""
+
+
+def checkpoint_path(directory, step):
+    """Where the checkpoint of `step` lives in `directory`.
+
+    Example:
+    ```python
+    checkpoint_path("runs/demo/checkpoints", 500)  # .../ckpt-000000500
+    ```
+    """
+    return pathlib.Path(directory) / f"{_PREFIX}{step:09d}"
+
+
+def list_checkpoints(directory):
+    """`(step, path)` of the complete checkpoints in `directory`, oldest first.
+
+    Example:
+    ```python
+    step, newest = list_checkpoints("runs/demo/checkpoints")[-1]
+    ```
+    """
+    found = []
+    for path in pathlib.Path(directory).glob(f"{_PREFIX}*"):
+        digits = path.name[len(_PREFIX) :]
+        if path.is_dir() and digits.isdigit() and (path / "state.json").exists():
+            found.append((int(digits), path))
+    return sorted(found)
+
+
+def _seed_generator_states(model):
+    return {v.path: v for v in model.variables if v.path.endswith("seed_generator_state")}
+
+
+def save_checkpoint(model, directory, step, keep=3, state=None):
+    """Writes the checkpoint of `step` atomically and keeps the newest `keep`.
+
+    Args:
+        model: a compiled Keras model (its optimizer is saved with it).
+        directory: the checkpoints folder.
+        step: int, the optimizer step the weights are at.
+        keep: int, how many checkpoints to keep (older ones are deleted).
+        state: optional JSON-able dict stored in `state.json`.
+
+    Returns:
+        The checkpoint folder.
+
+    Example:
+    ```python
+    save_checkpoint(pretrainer, "runs/demo/checkpoints", 500, state={"batches_consumed": 500})
+    ```
+    """
+    target = checkpoint_path(directory, step)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        staging.mkdir()
+        model.save_weights(staging / "model.weights.h5")
+        record = {
+            "format": FORMAT_VERSION,
+            "step": int(step),
+            # Dropout draws from Keras SeedGenerators whose state is not in
+            # the weights file; without them a resumed run would diverge.
+            "seed_generators": {
+                path: np.asarray(variable.numpy()).tolist()
+                for path, variable in _seed_generator_states(model).items()
+            },
+            **(state or {}),
+        }
+        (staging / "state.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
+        replace_directory(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    for _, old in list_checkpoints(directory)[:-keep]:
+        shutil.rmtree(old)
+    return target
+
+
+def read_checkpoint_state(path):
+    """The `state.json` dict of a checkpoint folder."""
+    path = pathlib.Path(path)
+    try:
+        return json.loads((path / "state.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: not a checkpoint folder (no state.json)") from None
+    except json.JSONDecodeError as error:
+        raise CheckpointError(f"{path / 'state.json'}: not valid JSON ({error})") from None
+
+
+def restore_checkpoint(model, path):
+    """Loads a checkpoint into a compiled model, optimizer state included.
+
+    Returns:
+        The checkpoint's `state.json` dict.
+
+    Example:
+    ```python
+    pretrainer.compile(optimizer=build_optimizer(config.optimizer, num_steps))
+    state = restore_checkpoint(pretrainer, "runs/demo/checkpoints/ckpt-000000500")
+    ```
+    """
+    path = pathlib.Path(path)
+    state = read_checkpoint_state(path)
+    if model.optimizer is None:
+        raise CheckpointError(f"{path}: compile the model before restoring a training checkpoint")
+    # The weights file holds the optimizer's variables; they load only into
+    # an optimizer that has created them.
+    if not model.optimizer.built:
+        with model.distribute_strategy.scope():
+            model.optimizer.build(model.trainable_variables)
+    try:
+        model.load_weights(path / "model.weights.h5")
+    except ValueError as error:
+        raise CheckpointError(f"{path / 'model.weights.h5'}: does not fit this model: {error}") from None
+    generators = _seed_generator_states(model)
+    for name, value in state.get("seed_generators", {}).items():
+        if name not in generators:
+            raise CheckpointError(f"{path / 'state.json'}: seed generator {name!r} is not in this model")
+        generators[name].assign(np.asarray(value, dtype=generators[name].dtype))
+    restored_step = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+    if restored_step != state["step"]:
+        raise CheckpointError(
+            f"{path}: optimizer step {restored_step} does not match state.json step {state['step']}"
+        )
+    return state
+
+
+class TrainingCheckpoint(keras.callbacks.Callback):
+    """Saves a resumable checkpoint every `every` optimizer steps.
+
+    `state_fn(step)` adds to `state.json` (for example the input position).
+    Only the chief of a multi-worker run writes (`write=False` elsewhere).
+
+    Example:
+    ```python
+    pretrainer.fit(dataset, callbacks=[TrainingCheckpoint("runs/demo/checkpoints", every=500)])
+    ```
+    """
+
+    def __init__(self, directory, every, keep=3, state_fn=None, write=True):
+        super().__init__()
+        self.directory = pathlib.Path(directory)
+        self.every = every
+        self.keep = keep
+        self.state_fn = state_fn
+        self.write = write
+        self.last_saved = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(self.model.optimizer.iterations)
+        if step % self.every == 0:
+            self.save(step)
+
+    def save(self, step):
+        if self.last_saved == step:
+            return
+        self.last_saved = step
+        if self.write:
+            state = self.state_fn(step) if self.state_fn else None
+            save_checkpoint(self.model, self.directory, step, self.keep, state)
