@@ -361,7 +361,7 @@ class ElectraPretrainer(keras.Model):
                 f"gradient_accumulation_steps={steps} does not divide the per-replica "
                 f"batch of {batch_size} examples"
             )
-        sequence_length, max_predictions = self._noise_shape(inputs)
+        _, max_predictions = self._noise_shape(inputs)
         counts = ops.stack(self.count_targets(inputs, max_predictions))
         denominators = tf.unstack(_sum_over_replicas(counts))
         micro_inputs = {k: _split_batch(v, steps) for k, v in inputs.items() if k in _INPUT_KEYS}
@@ -371,9 +371,7 @@ class ElectraPretrainer(keras.Model):
             micro = {k: v[step] for k, v in micro_inputs.items()}
             if micro_noise is None:
                 micro_seed = tf.random.experimental.stateless_fold_in(seed, tf.cast(step, tf.int64))
-                step_noise = self.draw_noise(
-                    micro_seed, tf.shape(micro["token_ids"])[0], sequence_length, max_predictions
-                )
+                step_noise = self._noise_for(micro, micro_seed)
             else:
                 step_noise = {k: v[step] for k, v in micro_noise.items()}
             with tf.GradientTape() as tape:

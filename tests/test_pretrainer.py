@@ -80,6 +80,65 @@ def test_one_step_on_two_replicas_equals_one_step_on_one_device():
     assert moved > 0
 
 
+def one_update(batch, accumulation_steps, strategy=None, initial=None, clip=None):
+    """Weights and logs after one SGD step, noise fixed per example."""
+    with (strategy or tf.distribute.get_strategy()).scope():
+        pretrainer = ExampleSeededPretrainer(
+            NO_DROPOUT, {}, mask_token_id=MASK, special_token_ids=SPECIALS,
+            gradient_accumulation_steps=accumulation_steps, gradient_clip_norm=clip,
+        )
+        if initial is not None:
+            pretrainer.set_weights(initial)
+        # Plain SGD: Adam's first step would hide a wrongly scaled gradient.
+        pretrainer.compile(optimizer=keras.optimizers.SGD(0.5))
+    logs = pretrainer.fit(dataset_of(batch), steps_per_epoch=1, verbose=0).history
+    return pretrainer, {k: v[0] for k, v in logs.items()}
+
+
+@pytest.mark.parametrize("replicas, accumulation_steps, clip", [(1, 4, None), (2, 2, 0.5)])
+def test_accumulated_micro_batches_update_like_the_whole_batch(replicas, accumulation_steps, clip):
+    # Rows of different lengths: per-micro-batch means would weigh them wrongly.
+    batch = make_batch(batch_size=16, seed=7)
+    initial = ExampleSeededPretrainer(NO_DROPOUT, {}, mask_token_id=MASK, special_token_ids=SPECIALS).get_weights()
+    whole, whole_logs = one_update(batch, 1, initial=initial, clip=clip)
+    strategy = tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(replicas)])
+    accumulated, accumulated_logs = one_update(batch, accumulation_steps, strategy, initial, clip)
+    for name in ("loss", "mlm_loss", "disc_loss", "gen_accuracy", "disc_accuracy", "replaced_fraction"):
+        assert accumulated_logs[name] == pytest.approx(whole_logs[name], rel=1e-5), name
+    moved = 0
+    for before, after_whole, after_accumulated in zip(initial, whole.get_weights(), accumulated.get_weights()):
+        np.testing.assert_allclose(after_accumulated, after_whole, atol=2e-6)
+        moved += np.abs(after_whole - before).sum()
+    assert moved > 0
+
+
+def test_accumulated_gradients_equal_whole_batch_gradients_with_fixed_noise():
+    batch = make_batch(batch_size=12, seed=3)
+    whole = ElectraPretrainer(NO_DROPOUT, {}, mask_token_id=MASK, special_token_ids=SPECIALS)
+    accumulated = ElectraPretrainer(
+        NO_DROPOUT, {}, mask_token_id=MASK, special_token_ids=SPECIALS, gradient_accumulation_steps=3
+    )
+    accumulated.set_weights(whole.get_weights())
+    for model in (whole, accumulated):
+        model.compile(optimizer=keras.optimizers.SGD(1.0))
+    noise = whole.draw_noise(tf.constant([5, 6], tf.int64), 12, 24, 4)
+    expected, expected_statistics = whole.compute_gradients(batch, noise=noise)
+    got, statistics = tf.function(lambda: accumulated.compute_gradients(batch, noise=noise))()
+    np.testing.assert_allclose(statistics, expected_statistics, rtol=1e-5)
+    scale = max(float(tf.reduce_max(tf.abs(g))) for g in expected)
+    for g_whole, g_accumulated in zip(expected, got):
+        np.testing.assert_allclose(g_accumulated, g_whole, atol=1e-6 * scale)
+
+
+def test_accumulation_must_divide_the_batch():
+    pretrainer = ElectraPretrainer(
+        TINY_MODEL, {}, mask_token_id=MASK, special_token_ids=SPECIALS, gradient_accumulation_steps=3
+    )
+    pretrainer.compile(optimizer=keras.optimizers.SGD(1.0))
+    with pytest.raises(ValueError, match="gradient_accumulation_steps=3 does not divide the per-replica batch of 8"):
+        pretrainer.fit(dataset_of(make_batch(batch_size=8)), steps_per_epoch=1, verbose=0)
+
+
 def test_replicas_draw_different_masks_and_noise():
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     with strategy.scope():
