@@ -55,6 +55,14 @@ def list_checkpoints(directory):
     return sorted(found)
 
 
+def optimizer_step(model):
+    """The optimizer's step count as an int, under any strategy.
+
+    (`int()` of a multi-worker `MirroredVariable` fails; `.numpy()` reads it.)
+    """
+    return int(model.optimizer.iterations.numpy())
+
+
 def _seed_generator_states(model):
     return {v.path: v for v in model.variables if v.path.endswith("seed_generator_state")}
 
@@ -145,7 +153,7 @@ def restore_checkpoint(model, path):
         if name not in generators:
             raise CheckpointError(f"{path / 'state.json'}: seed generator {name!r} is not in this model")
         generators[name].assign(np.asarray(value, dtype=generators[name].dtype))
-    restored_step = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+    restored_step = optimizer_step(model)
     if restored_step != state["step"]:
         raise CheckpointError(
             f"{path}: optimizer step {restored_step} does not match state.json step {state['step']}"
@@ -175,7 +183,7 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         self.last_saved = None
 
     def on_train_batch_end(self, batch, logs=None):
-        step = int(self.model.optimizer.iterations)
+        step = optimizer_step(self.model)
         if step % self.every == 0:
             self.save(step)
 

@@ -15,6 +15,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from electra_keras.checkpointing import optimizer_step
+
 
 def sample_predictions(pretrainer, inputs, vocabulary, seed=0):
     """Runs the objective on one example with fixed masks and noise.
@@ -162,7 +164,7 @@ class TrainingLog(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if not self.write:
             return
-        step = int(self.model.optimizer.iterations)
+        step = optimizer_step(self.model)
         if step % self.steps_per_log == 0:
             with self._writer("train").as_default(step=step):
                 for key, value in (logs or {}).items():
@@ -184,7 +186,7 @@ class TrainingLog(keras.callbacks.Callback):
             return
         held_out = {k[4:]: v for k, v in (logs or {}).items() if k.startswith("val_")}
         if held_out:
-            step = int(self.model.optimizer.iterations)
+            step = optimizer_step(self.model)
             with self._writer("validation").as_default(step=step):
                 for key, value in held_out.items():
                     tf.summary.scalar(key, float(value))

@@ -414,6 +414,15 @@ class ElectraPretrainer(keras.Model):
         results = self.compute_objective(inputs, self._noise_for(inputs, seed), training=False)
         return self._update_metrics(results["metrics"])
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras pulls a batch and reduces it across replicas to learn input
+        # shapes; MultiWorkerMirroredStrategy cannot reduce a dict batch
+        # (keras-team/keras#20329). Every layer here is built in __init__,
+        # so only the optimizer may be left to build.
+        if self.optimizer is not None and not self.optimizer.built:
+            with self.distribute_strategy.scope():
+                self.optimizer.build(self.trainable_variables)
+
     @property
     def metrics(self):
         return list(self.metric_trackers.values())
@@ -455,7 +464,13 @@ class ElectraPretrainer(keras.Model):
     def _update_metrics(self, values):
         for name, tracker in self.metric_trackers.items():
             tracker.update_state(values[name])
-        return {name: tracker.result() for name, tracker in self.metric_trackers.items()}
+        results = {name: tracker.result() for name, tracker in self.metric_trackers.items()}
+        if _in_multi_worker_mode(self.distribute_strategy):
+            # Keras reduces logs across workers with a MEAN over axis 0, which
+            # a scalar does not have (tensorflow/tensorflow#72388). The values
+            # are already global, so one-element vectors reduce to themselves.
+            results = {name: ops.reshape(value, [1]) for name, value in results.items()}
+        return results
 
     # --- Serialization -----------------------------------------------------
 
@@ -480,6 +495,12 @@ class ElectraPretrainer(keras.Model):
         if isinstance(config.get("dtype"), dict):
             config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
         return cls(**config)
+
+
+def _in_multi_worker_mode(strategy):
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return False
+    return strategy.extended._in_multi_worker_mode()
 
 
 def _sum_over_replicas(value):

@@ -28,6 +28,7 @@ from electra_keras.checkpointing import CheckpointError
 from electra_keras.checkpointing import TrainingCheckpoint
 from electra_keras.checkpointing import checkpoint_path  # noqa: F401  (public here too)
 from electra_keras.checkpointing import list_checkpoints
+from electra_keras.checkpointing import optimizer_step
 from electra_keras.checkpointing import restore_checkpoint
 from electra_keras.files import atomic_path
 from electra_keras.logging_callbacks import TrainingLog
@@ -172,7 +173,7 @@ class StopAtStep(keras.callbacks.Callback):
         self.num_steps = num_steps
 
     def on_train_batch_end(self, batch, logs=None):
-        if int(self.model.optimizer.iterations) >= self.num_steps:
+        if optimizer_step(self.model) >= self.num_steps:
             self.model.stop_training = True
 
 
@@ -198,7 +199,7 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
         loss = (logs or {}).get("loss")
         if loss is None or math.isfinite(float(loss)):
             return
-        step = int(self.model.optimizer.iterations)
+        step = optimizer_step(self.model)
         good = []
         for checkpoint_step, checkpoint in list_checkpoints(self.checkpoint_directory):
             if checkpoint_step >= step - 1:
@@ -225,7 +226,7 @@ class EvaluationLog(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        step = int(self.model.optimizer.iterations)
+        step = optimizer_step(self.model)
         self.last_train = {k: float(v) for k, v in logs.items() if not k.startswith("val_")}
         held_out = {k[4:]: float(v) for k, v in logs.items() if k.startswith("val_")}
         if held_out:
@@ -278,7 +279,7 @@ class StopOnSignal(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if self.received is None:
             return
-        step = int(self.model.optimizer.iterations)
+        step = optimizer_step(self.model)
         self.checkpoint.save(step)
         self.on_train_end()
         raise TrainingInterrupted(self.received, step, checkpoint_path(self.checkpoint.directory, step))
@@ -380,6 +381,8 @@ def run_pretraining(
     if not is_chief:
         # Workers read the chief's checkpoints and write nothing else there.
         resume_from = _newest_checkpoint(output_dir) if (output_dir / "run_state.json").exists() else None
+        if resume_from is not None:
+            vocabulary_path = output_dir / "vocab.txt"
         return _run(config, corpus_paths, data_dir, output_dir, vocabulary_path, verbose, strategy,
                     resume_from, writer=False, task_name=task_name)
     resume_from = _claim_output_dir(output_dir, overwrite, config, inputs)
@@ -524,7 +527,7 @@ def _run(config, corpus_paths, data_dir, output_dir, vocabulary_path, verbose, s
             epochs=math.ceil(training.num_steps / steps_per_epoch),
             steps_per_epoch=steps_per_epoch,
         )
-    final_step = int(pretrainer.optimizer.iterations)
+    final_step = optimizer_step(pretrainer)
     if writer:
         saved = list_checkpoints(output_dir / "checkpoints")
         if not saved or saved[-1][0] != final_step:

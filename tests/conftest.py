@@ -48,6 +48,17 @@ def make_batch(batch_size=8, length=24, vocabulary_size=120, seed=0):
     return {"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask}
 
 
+@pytest.fixture(scope="session")
+def two_replicas():
+    """One `MirroredStrategy` over the two logical CPUs for all tests.
+
+    Two strategies over the same devices in one process restart their
+    collective instance keys and clash in TensorFlow's collective cache
+    ("Shape mismatch in the collective instance 100").
+    """
+    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+
+
 @pytest.fixture
 def batch():
     return make_batch()
