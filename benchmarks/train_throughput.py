@@ -11,19 +11,27 @@ at the same sizes on the same machine, in one command:
   `ElectraForPreTraining` with tied embeddings, the generator's logits over
   every position, Gumbel sampling at the masked ones, `torch.optim.AdamW`.
 
-Each framework runs in its own subprocess (their thread pools would fight in
-one), alternating for `--rounds` rounds; the table gives the median. Needs
-`pip install -e .[benchmarks]` (torch, transformers).
+`--matrix` adds electra_keras variants measured in the same command:
+`bf16` (mixed_bfloat16), `xla` (jit_compile), `2_devices` (MirroredStrategy
+over two logical CPU devices: the replication overhead, since they share the
+same cores), `accumulate_4` (the same batch as 4 accumulated micro-batches).
+
+Each variant runs in its own subprocess (thread pools would fight in one),
+alternating for `--rounds` rounds; the table gives the median and the
+process's peak resident memory. Needs `pip install -e .[benchmarks]` (torch,
+transformers).
 
 Example:
     ```
     python benchmarks/train_throughput.py --config small --batch-size 32 --steps 10
+    python benchmarks/train_throughput.py --matrix --steps 6
     ```
 """
 
 import argparse
 import json
 import os
+import resource
 import statistics
 import sys
 import time
@@ -41,26 +49,54 @@ def model_sizes(config_name):
     return config
 
 
-def run_electra_keras(args):
+# electra_keras variants: overrides of the command's own settings.
+VARIANTS = {
+    "electra_keras": {},
+    "bf16": {"precision": "mixed_bfloat16"},
+    "xla": {"jit_compile": True},
+    "2_devices": {"devices": 2},
+    "accumulate_4": {"accumulation": 4},
+}
+MATRIX = ["electra_keras", "bf16", "xla", "2_devices", "accumulate_4", "hf_pytorch"]
+
+
+def run_electra_keras(args, variant="electra_keras"):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import numpy as np
     import tensorflow as tf
+
+    settings = {
+        "precision": args.precision, "jit_compile": args.jit_compile, "devices": 1, "accumulation": 1,
+        **VARIANTS[variant],
+    }
+    if settings["devices"] > 1:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * settings["devices"]
+        )
+        strategy = tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(settings["devices"])])
+    else:
+        strategy = tf.distribute.get_strategy()
 
     from electra_keras.optimization import build_optimizer
     from electra_keras.pretrainer import ElectraPretrainer
 
     config = model_sizes(args.config)
     config.model.vocabulary_size = args.vocabulary_size
-    pretrainer = ElectraPretrainer(
-        config.model, config.objective, mask_token_id=4, special_token_ids=[0, 2, 3, 4],
-        dtype=args.precision,
-    )
-    pretrainer.compile(
-        optimizer=build_optimizer(config.optimizer, 1000), jit_compile=args.jit_compile
-    )
+    with strategy.scope():
+        pretrainer = ElectraPretrainer(
+            config.model, config.objective, mask_token_id=4, special_token_ids=[0, 2, 3, 4],
+            gradient_accumulation_steps=settings["accumulation"], dtype=settings["precision"],
+        )
+        pretrainer.compile(
+            optimizer=build_optimizer(config.optimizer, 1000), jit_compile=settings["jit_compile"]
+        )
+        # As `fit` does first; a mirrored optimizer cannot create its slots
+        # inside the traced step.
+        pretrainer.optimizer.build(pretrainer.trainable_variables)
     batch = synthetic_batch(np, args.batch_size, args.sequence_length, args.vocabulary_size)
     dataset = tf.data.Dataset.from_tensors(batch).repeat()
-    iterator = iter(dataset)
+    iterator = iter(strategy.experimental_distribute_dataset(dataset))
     pretrainer.make_train_function()
     train_function = pretrainer.train_function
     for _ in range(args.warmup):
@@ -72,7 +108,7 @@ def run_electra_keras(args):
     return time.perf_counter() - start
 
 
-def run_hf_pytorch(args):
+def run_hf_pytorch(args, variant=None):
     import numpy as np
     import torch
     import transformers
@@ -180,7 +216,15 @@ def synthetic_batch(np, batch_size, sequence_length, vocabulary_size):
     }
 
 
-IMPLEMENTATIONS = {"electra_keras": run_electra_keras, "hf_pytorch": run_hf_pytorch}
+IMPLEMENTATIONS = {
+    **{name: (lambda args, name=name: run_electra_keras(args, name)) for name in VARIANTS},
+    "hf_pytorch": run_hf_pytorch,
+}
+
+
+def peak_memory_mb():
+    """This process's peak resident memory (Linux reports kilobytes)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def parse_args(argv=None):
@@ -201,6 +245,7 @@ def parse_args(argv=None):
         "--implementations", default="electra_keras,hf_pytorch",
         help="comma-separated subset of " + ",".join(IMPLEMENTATIONS),
     )
+    parser.add_argument("--matrix", action="store_true", help="all of: " + ",".join(MATRIX))
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "train_throughput.json"))
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -209,9 +254,13 @@ def parse_args(argv=None):
 def main():
     args = parse_args()
     if args.worker:
-        print(json.dumps({"seconds": IMPLEMENTATIONS[args.worker](args)}))
+        seconds = IMPLEMENTATIONS[args.worker](args)
+        print(json.dumps({"seconds": seconds, "peak_memory_mb": peak_memory_mb()}))
         return
-    names = args.implementations.split(",")
+    names = MATRIX if args.matrix else args.implementations.split(",")
+    unknown = set(names) - set(IMPLEMENTATIONS)
+    if unknown:
+        sys.exit(f"unknown implementations {sorted(unknown)}; choose from {','.join(IMPLEMENTATIONS)}")
     results = harness.run_workers(__file__, names, args.rounds)
     tokens = args.batch_size * args.sequence_length * args.steps
     rows = []
@@ -223,21 +272,28 @@ def main():
                 "implementation": name,
                 "tokens_per_second": tokens / median,
                 "step_seconds": median / args.steps,
+                "peak_memory_mb": max(r["peak_memory_mb"] for r in results[name]),
                 "all_round_seconds": seconds,
             }
         )
     baseline = next((r for r in rows if r["implementation"] == "hf_pytorch"), None)
+    keras_fp32 = next((r for r in rows if r["implementation"] == "electra_keras"), None)
     print(
         f"config={args.config} batch={args.batch_size} seq={args.sequence_length} "
         f"steps={args.steps} rounds={args.rounds} cpus={os.cpu_count()}"
     )
-    print(f"{'implementation':<16}{'tokens/s':>12}{'s/step':>10}{'vs hf_pytorch':>15}")
+    print(
+        f"{'implementation':<16}{'tokens/s':>12}{'s/step':>10}{'peak MB':>10}"
+        f"{'vs electra_keras':>18}{'vs hf_pytorch':>15}"
+    )
     for row in rows:
         ratio = row["tokens_per_second"] / baseline["tokens_per_second"] if baseline else float("nan")
+        own = row["tokens_per_second"] / keras_fp32["tokens_per_second"] if keras_fp32 else float("nan")
         row["speedup_vs_hf_pytorch"] = ratio
+        row["speedup_vs_electra_keras"] = own
         print(
             f"{row['implementation']:<16}{row['tokens_per_second']:>12.0f}"
-            f"{row['step_seconds']:>10.3f}{ratio:>14.2f}x"
+            f"{row['step_seconds']:>10.3f}{row['peak_memory_mb']:>10.0f}{own:>17.2f}x{ratio:>14.2f}x"
         )
     harness.write_json(args.output, {"arguments": vars(args), "results": rows})
 

@@ -64,7 +64,9 @@ def optimizer_step(model):
 
 
 def _seed_generator_states(model):
-    return {v.path: v for v in model.variables if v.path.endswith("seed_generator_state")}
+    # In model order: their names carry global counters that differ between
+    # two models built in one process.
+    return [v for v in model.variables if v.path.endswith("seed_generator_state")]
 
 
 def save_checkpoint(model, directory, step, keep=3, state=None):
@@ -97,10 +99,7 @@ def save_checkpoint(model, directory, step, keep=3, state=None):
             "step": int(step),
             # Dropout draws from Keras SeedGenerators whose state is not in
             # the weights file; without them a resumed run would diverge.
-            "seed_generators": {
-                path: np.asarray(variable.numpy()).tolist()
-                for path, variable in _seed_generator_states(model).items()
-            },
+            "seed_generators": [np.asarray(v.numpy()).tolist() for v in _seed_generator_states(model)],
             **(state or {}),
         }
         (staging / "state.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
@@ -149,10 +148,14 @@ def restore_checkpoint(model, path):
     except ValueError as error:
         raise CheckpointError(f"{path / 'model.weights.h5'}: does not fit this model: {error}") from None
     generators = _seed_generator_states(model)
-    for name, value in state.get("seed_generators", {}).items():
-        if name not in generators:
-            raise CheckpointError(f"{path / 'state.json'}: seed generator {name!r} is not in this model")
-        generators[name].assign(np.asarray(value, dtype=generators[name].dtype))
+    saved = state.get("seed_generators", [])
+    if len(saved) != len(generators):
+        raise CheckpointError(
+            f"{path / 'state.json'}: holds {len(saved)} dropout generator states, "
+            f"this model has {len(generators)}"
+        )
+    for variable, value in zip(generators, saved):
+        variable.assign(np.asarray(value, dtype=variable.dtype))
     restored_step = optimizer_step(model)
     if restored_step != state["step"]:
         raise CheckpointError(

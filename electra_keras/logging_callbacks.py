@@ -110,6 +110,11 @@ def render_sample(rows, step):
     return "\n".join(lines)
 
 
+def scalar(value):
+    """A logged value as a float (multi-worker runs log one-element vectors)."""
+    return float(np.reshape(np.asarray(value), -1)[0])
+
+
 def current_learning_rate(optimizer):
     """The learning rate the optimizer uses at its current step, as a float."""
     return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
@@ -168,7 +173,7 @@ class TrainingLog(keras.callbacks.Callback):
         if step % self.steps_per_log == 0:
             with self._writer("train").as_default(step=step):
                 for key, value in (logs or {}).items():
-                    tf.summary.scalar(key, float(value))
+                    tf.summary.scalar(key, scalar(value))
                 tf.summary.scalar("learning_rate", current_learning_rate(self.model.optimizer))
         if self.sample_inputs is not None and self.steps_per_sample and step % self.steps_per_sample == 0:
             self.log_sample(step)
@@ -189,7 +194,7 @@ class TrainingLog(keras.callbacks.Callback):
             step = optimizer_step(self.model)
             with self._writer("validation").as_default(step=step):
                 for key, value in held_out.items():
-                    tf.summary.scalar(key, float(value))
+                    tf.summary.scalar(key, scalar(value))
 
     def on_train_end(self, logs=None):
         for writer in (self._writers or {}).values():

@@ -32,6 +32,7 @@ from electra_keras.checkpointing import optimizer_step
 from electra_keras.checkpointing import restore_checkpoint
 from electra_keras.files import atomic_path
 from electra_keras.logging_callbacks import TrainingLog
+from electra_keras.logging_callbacks import scalar
 from electra_keras.optimization import build_optimizer
 from electra_keras.pretrainer import ElectraPretrainer
 
@@ -188,21 +189,26 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
     a checkpoint from step `k - 1` on holds weights that gave a non-finite
     loss: those are moved to `checkpoints/nonfinite/` (kept for debugging),
     and the newest checkpoint left is the last good one. It runs before
-    `WeightsCheckpoint`, so the broken step itself is never saved.
+    `TrainingCheckpoint`, so the broken step itself is never saved. Only the
+    process that writes the run (`write=True`) moves checkpoints.
     """
 
-    def __init__(self, checkpoint_directory):
+    def __init__(self, checkpoint_directory, write=True):
         super().__init__()
         self.checkpoint_directory = pathlib.Path(checkpoint_directory)
+        self.write = write
 
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
-        if loss is None or math.isfinite(float(loss)):
+        if loss is None:
+            return
+        loss = scalar(loss)
+        if math.isfinite(loss):
             return
         step = optimizer_step(self.model)
         good = []
         for checkpoint_step, checkpoint in list_checkpoints(self.checkpoint_directory):
-            if checkpoint_step >= step - 1:
+            if checkpoint_step >= step - 1 and self.write:
                 quarantine = self.checkpoint_directory / "nonfinite"
                 quarantine.mkdir(exist_ok=True)
                 shutil.rmtree(quarantine / checkpoint.name, ignore_errors=True)
@@ -210,7 +216,7 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
             else:
                 good.append(checkpoint)
         raise NonFiniteLossError(
-            f"the loss became {float(loss)} at step {step}; stopped "
+            f"the loss became {loss} at step {step}; stopped "
             f"(last good checkpoint: {good[-1] if good else 'none'}). "
             "Lower optimizer.learning_rate or check the data."
         )
@@ -227,8 +233,8 @@ class EvaluationLog(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         step = optimizer_step(self.model)
-        self.last_train = {k: float(v) for k, v in logs.items() if not k.startswith("val_")}
-        held_out = {k[4:]: float(v) for k, v in logs.items() if k.startswith("val_")}
+        self.last_train = {k: scalar(v) for k, v in logs.items() if not k.startswith("val_")}
+        held_out = {k[4:]: scalar(v) for k, v in logs.items() if k.startswith("val_")}
         if held_out:
             self.evaluations.append({"step": step, **held_out})
 
@@ -481,7 +487,7 @@ def _run(config, corpus_paths, data_dir, output_dir, vocabulary_path, verbose, s
     sample_inputs = _sample_inputs(prepared, config) if writer else None
     callbacks = [
         StopAtStep(training.num_steps),
-        StopOnNonFiniteLoss(output_dir / "checkpoints"),
+        StopOnNonFiniteLoss(output_dir / "checkpoints", write=writer),
         checkpoints,
         StopOnSignal(checkpoints),
         TrainingLog(
