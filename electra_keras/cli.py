@@ -55,6 +55,11 @@ def parse_args(argv=None):
         help="override a config value, e.g. --set optimizer.learning_rate=1e-4",
     )
     parser.add_argument(
+        "--init-from", nargs="+", metavar="DIR",
+        help="continue pretraining a Hugging Face ELECTRA pair: a folder with generator/ and "
+        "discriminator/, or the two model folders (their sizes and vocab.txt are used)",
+    )
+    parser.add_argument(
         "--strategy", choices=["auto", "default", "mirrored", "multi_worker", "tpu"],
         help="training.strategy: tf.distribute strategy (multi_worker reads TF_CONFIG)",
     )
@@ -78,6 +83,7 @@ def main(argv=None):
     from electra_keras.config import ElectraConfig
     from electra_keras.tokenizer import VocabularyError
     from electra_keras.checkpointing import CheckpointError
+    from electra_keras.huggingface import CheckpointFormatError
     from electra_keras.training import NonFiniteLossError
     from electra_keras.training import OutputError
     from electra_keras.training import TrainingInterrupted
@@ -94,7 +100,7 @@ def main(argv=None):
         overrides.append(f"training.gradient_accumulation_steps={args.accumulate}")
     corpus = args.corpus or [str(p) for p in data.DEFAULT_CORPUS]
     vocab = args.vocab
-    if vocab is None and not args.corpus and not args.data:
+    if vocab is None and not args.corpus and not args.data and not args.init_from:
         vocab = str(data.DEFAULT_VOCABULARY)
     output = args.output or str(
         pathlib.Path("runs") / f"{pathlib.Path(args.config).stem}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
@@ -102,9 +108,13 @@ def main(argv=None):
     try:
         config = ElectraConfig.from_yaml(args.config, overrides)
         metrics = run_pretraining(
-            config, corpus, output, vocabulary_path=vocab, overwrite=args.overwrite, data_dir=args.data
+            config, corpus, output, vocabulary_path=vocab, overwrite=args.overwrite, data_dir=args.data,
+            init_from=args.init_from,
         )
-    except (ConfigError, data.CorpusError, VocabularyError, OutputError, BuildError, CheckpointError) as error:
+    except (
+        ConfigError, data.CorpusError, VocabularyError, OutputError, BuildError, CheckpointError,
+        CheckpointFormatError,
+    ) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except NonFiniteLossError as error:
@@ -136,13 +146,20 @@ if __name__ == "__main__":
 
 
 def export_main(argv=None):
-    """`scripts/export.py`: a run's discriminator into a TF Serving model folder."""
+    """`scripts/export.py`: a run's discriminator into a TF Serving model folder,
+    or the run as a Hugging Face pair or a keras-hub preset."""
     parser = argparse.ArgumentParser(
-        description="Export a trained discriminator as a SavedModel under BASE/NAME/VERSION.",
+        description="Export a trained discriminator as a SavedModel under BASE/NAME/VERSION "
+        "(or, with --format, as Hugging Face folders or a keras-hub preset under --base).",
     )
     parser.add_argument("--run", required=True, help="pretraining output folder")
     parser.add_argument("--checkpoint", help="a checkpoints/ckpt-<step> folder; default: the final model")
     parser.add_argument("--base", required=True, help="model base folder (TF Serving's model_base_path parent)")
+    parser.add_argument(
+        "--format", choices=["savedmodel", "huggingface", "keras-hub"], default="savedmodel",
+        help="huggingface: BASE/generator and BASE/discriminator for transformers; "
+        "keras-hub: BASE as an ElectraBackbone preset",
+    )
     parser.add_argument("--name", default="electra", help="model name (folder under --base)")
     parser.add_argument("--version", type=positive_int, help="version number; default: next free one")
     args = parser.parse_args(argv)
@@ -156,7 +173,19 @@ def export_main(argv=None):
 
     try:
         config, vocabulary, pretrainer = load_run(args.run, args.checkpoint)
-    except (ConfigError, VocabularyError, OutputError) as error:
+        if args.format == "huggingface":
+            from electra_keras.huggingface import save_huggingface
+
+            target = save_huggingface(pretrainer, vocabulary, args.base, lowercase=config.data.lowercase)
+            print(f"exported {target}/generator and {target}/discriminator")
+            return 0
+        if args.format == "keras-hub":
+            from electra_keras.presets import save_keras_hub_preset
+
+            target = save_keras_hub_preset(pretrainer, vocabulary, args.base, lowercase=config.data.lowercase)
+            print(f"exported {target}")
+            return 0
+    except (ConfigError, VocabularyError, OutputError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     model_dir = pathlib.Path(args.base) / args.name

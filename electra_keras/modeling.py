@@ -322,6 +322,29 @@ class ElectraEncoder(keras.Model):
             max_sequence_length=self.max_sequence_length,
             num_segments=self.num_segments,
         )
+        for target, source in self._keras_hub_pairs(backbone):
+            target.set_weights(source.get_weights())
+        return backbone
+
+    def load_keras_hub_backbone(self, backbone):
+        """Copies a `keras_hub.models.ElectraBackbone`'s weights into this encoder.
+
+        Example:
+        ```python
+        backbone = keras_hub.models.ElectraBackbone.from_preset("./electra_preset")
+        pretrainer.discriminator.load_keras_hub_backbone(backbone)
+        ```
+        """
+        for source, target in self._keras_hub_pairs(backbone):
+            for variable, value in zip(target.weights, source.get_weights()):
+                if tuple(variable.shape) != value.shape:
+                    raise ValueError(
+                        f"keras-hub backbone weight {source.name} has shape {value.shape}, "
+                        f"this encoder's {variable.path} needs {tuple(variable.shape)}"
+                    )
+            target.set_weights(source.get_weights())
+
+    def _keras_hub_pairs(self, backbone):
         pairs = [
             (backbone.token_embedding, self.embedding.token_embedding),
             (backbone.position_embedding, self.embedding.position_embedding),
@@ -331,10 +354,7 @@ class ElectraEncoder(keras.Model):
         ]
         if self.embeddings_projection is not None:
             pairs.append((backbone.embeddings_projection, self.embeddings_projection))
-        pairs += list(zip(backbone.transformer_layers, self.transformer_layers))
-        for target, source in pairs:
-            target.set_weights(source.get_weights())
-        return backbone
+        return pairs + list(zip(backbone.transformer_layers, self.transformer_layers))
 
 
 @keras.saving.register_keras_serializable(package="electra_keras")

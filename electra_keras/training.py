@@ -352,7 +352,8 @@ def task_identity(strategy):
 
 
 def run_pretraining(
-    config, corpus_paths, output_dir, vocabulary_path=None, overwrite=False, verbose=None, data_dir=None
+    config, corpus_paths, output_dir, vocabulary_path=None, overwrite=False, verbose=None, data_dir=None,
+    init_from=None,
 ):
     """Pretrains ELECTRA and writes everything to `output_dir`.
 
@@ -371,6 +372,12 @@ def run_pretraining(
     ends as if never interrupted. The config and inputs must be the ones it
     started with.
 
+    `init_from` (one folder with `generator/` and `discriminator/`, or the two
+    Hugging Face model folders) continues pretraining from a published pair
+    (domain adaptation): its sizes replace the `model` section, its
+    `vocab.txt` and casing are used, and the held-out metrics of the imported
+    model are logged as the evaluation of step 0.
+
     Returns:
         The metrics dict also written to `metrics.json`.
 
@@ -380,17 +387,22 @@ def run_pretraining(
     metrics = electra_keras.training.run_pretraining(config, ["corpus.txt"], "runs/demo")
     ```
     """
+    init_pair = None
+    if init_from:
+        config, vocabulary_path, init_pair = _adopt_pretrained(config, init_from, vocabulary_path)
     strategy = make_strategy(config.training.strategy)
     is_chief, task_name = task_identity(strategy)
     output_dir = pathlib.Path(output_dir)
     inputs = _describe_inputs(corpus_paths, data_dir, vocabulary_path)
+    if init_pair:
+        inputs["init_from"] = [str(folder) for folder in init_pair]
     if not is_chief:
         # Workers read the chief's checkpoints and write nothing else there.
         resume_from = _newest_checkpoint(output_dir) if (output_dir / "run_state.json").exists() else None
         if resume_from is not None:
             vocabulary_path = output_dir / "vocab.txt"
         return _run(config, corpus_paths, data_dir, output_dir, vocabulary_path, verbose, strategy,
-                    resume_from, writer=False, task_name=task_name)
+                    resume_from, writer=False, task_name=task_name, init_pair=init_pair)
     resume_from = _claim_output_dir(output_dir, overwrite, config, inputs)
     if resume_from is not None:
         # The vocabulary the run started with, even if it was built then.
@@ -400,7 +412,7 @@ def run_pretraining(
     )
     try:
         metrics = _run(config, corpus_paths, data_dir, output_dir, vocabulary_path, verbose, strategy,
-                       resume_from, writer=True, task_name=task_name)
+                       resume_from, writer=True, task_name=task_name, init_pair=init_pair)
     except TrainingInterrupted as error:
         write_json_atomic(
             output_dir / "run_state.json",
@@ -436,8 +448,36 @@ def _newest_checkpoint(output_dir):
     return found[-1][1] if found else None
 
 
+def _adopt_pretrained(config, init_from, vocabulary_path):
+    """The config and vocabulary of a run that continues a Hugging Face pair."""
+    from electra_keras import huggingface
+
+    generator, discriminator = huggingface.find_pair(*init_from)
+    model = huggingface.model_config_from_huggingface(
+        huggingface.read_config(generator), huggingface.read_config(discriminator), source=str(discriminator)
+    )
+    own_vocabulary = discriminator / "vocab.txt"
+    if vocabulary_path is not None and pathlib.Path(vocabulary_path).resolve() != own_vocabulary.resolve():
+        raise OutputError(
+            f"--vocab {vocabulary_path} cannot be used with --init-from: the model was trained with "
+            f"{own_vocabulary}, which is used"
+        )
+    _, lowercase = huggingface.read_vocabulary(discriminator, model.vocabulary_size)
+    if model.max_position_embeddings < config.data.sequence_length:
+        raise OutputError(
+            f"{discriminator}: max_position_embeddings {model.max_position_embeddings} is shorter than "
+            f"data.sequence_length {config.data.sequence_length}"
+        )
+    config = dataclasses.replace(
+        config,
+        model=dataclasses.replace(model, vocabulary_size=None),
+        data=dataclasses.replace(config.data, lowercase=lowercase),
+    )
+    return config, own_vocabulary, (generator, discriminator)
+
+
 def _run(config, corpus_paths, data_dir, output_dir, vocabulary_path, verbose, strategy, resume_from,
-         writer, task_name):
+         writer, task_name, init_pair=None):
     started = time.time()
     keras.utils.set_random_seed(config.training.seed)
     if writer:
@@ -470,6 +510,15 @@ def _run(config, corpus_paths, data_dir, output_dir, vocabulary_path, verbose, s
         )
     evaluation_log = EvaluationLog()
     start_step = 0
+    if init_pair is not None and resume_from is None:
+        from electra_keras import huggingface
+
+        huggingface.load_huggingface_weights(pretrainer, *init_pair)
+        logger.info("initialised from %s and %s", *init_pair)
+        if eval_dataset is not None:
+            # Where domain adaptation starts from.
+            initial = pretrainer.evaluate(eval_dataset, return_dict=True, verbose=0)
+            evaluation_log.evaluations.append({"step": 0, **{k: scalar(v) for k, v in initial.items()}})
     if resume_from is not None:
         state = restore_checkpoint(pretrainer, resume_from)
         start_step = state["step"]

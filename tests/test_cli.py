@@ -133,6 +133,29 @@ def test_end_to_end_on_the_tiny_config(small_corpus, tmp_path):
     result = export_run("--run", tmp_path, "--base", base)
     assert result.returncode == 2 and "not a pretraining run folder" in result.stderr
 
+    # The same run for transformers, and as a keras-hub preset.
+    import keras_hub
+    import torch
+    import transformers
+
+    result = export_run("--run", output, "--base", tmp_path / "hf", "--format", "huggingface")
+    assert result.returncode == 0, result.stderr[-3000:]
+    hf_discriminator = transformers.ElectraForPreTraining.from_pretrained(tmp_path / "hf" / "discriminator").eval()
+    with torch.no_grad():
+        hf_logits = hf_discriminator(
+            input_ids=torch.from_numpy(batch["token_ids"].numpy()).long(),
+            token_type_ids=torch.from_numpy(batch["segment_ids"].numpy()).long(),
+            attention_mask=torch.from_numpy(batch["padding_mask"].numpy()).long(),
+        ).logits.numpy()
+    real = batch["padding_mask"].numpy().astype(bool)
+    np.testing.assert_allclose(hf_logits[real], np.asarray(pretrainer(batch))[real], atol=1e-4)
+    result = export_run("--run", output, "--base", tmp_path / "preset", "--format", "keras-hub")
+    assert result.returncode == 0, result.stderr[-3000:]
+    backbone = keras_hub.models.ElectraBackbone.from_preset(str(tmp_path / "preset"))
+    np.testing.assert_allclose(
+        backbone(batch)["sequence_output"], pretrainer.discriminator(batch)["sequence_output"], atol=1e-5
+    )
+
 
 def test_refuses_to_overwrite_an_existing_run_without_flag(small_corpus, tmp_path):
     output = tmp_path / "run"
