@@ -15,6 +15,7 @@ import pathlib
 import shutil
 import signal
 import sys
+import tempfile
 import time
 
 import keras
@@ -387,15 +388,15 @@ def run_pretraining(
     metrics = electra_keras.training.run_pretraining(config, ["corpus.txt"], "runs/demo")
     ```
     """
+    strategy = make_strategy(config.training.strategy)  # before any other TensorFlow work
     init_pair = None
     if init_from:
         config, vocabulary_path, init_pair = _adopt_pretrained(config, init_from, vocabulary_path)
-    strategy = make_strategy(config.training.strategy)
     is_chief, task_name = task_identity(strategy)
     output_dir = pathlib.Path(output_dir)
     inputs = _describe_inputs(corpus_paths, data_dir, vocabulary_path)
     if init_pair:
-        inputs["init_from"] = [str(folder) for folder in init_pair]
+        inputs["init_from"] = [str(folder) for folder in init_pair[1:]]
     if not is_chief:
         # Workers read the chief's checkpoints and write nothing else there.
         resume_from = _newest_checkpoint(output_dir) if (output_dir / "run_state.json").exists() else None
@@ -449,23 +450,64 @@ def _newest_checkpoint(output_dir):
 
 
 def _adopt_pretrained(config, init_from, vocabulary_path):
-    """The config and vocabulary of a run that continues a Hugging Face pair."""
-    from electra_keras import huggingface
+    """The config, vocabulary and source of a run that continues a published model.
 
-    generator, discriminator = huggingface.find_pair(*init_from)
-    model = huggingface.model_config_from_huggingface(
-        huggingface.read_config(generator), huggingface.read_config(discriminator), source=str(discriminator)
-    )
-    own_vocabulary = discriminator / "vocab.txt"
-    if vocabulary_path is not None and pathlib.Path(vocabulary_path).resolve() != own_vocabulary.resolve():
-        raise OutputError(
-            f"--vocab {vocabulary_path} cannot be used with --init-from: the model was trained with "
-            f"{own_vocabulary}, which is used"
+    `init_from` is a Hugging Face pair (two folders, or one with generator/
+    and discriminator/), an official TF1 checkpoint folder (a `checkpoint`
+    file and `vocab.txt`), or a local keras-hub preset (`metadata.json`).
+    """
+    from electra_keras import huggingface
+    from electra_keras import official
+
+    folders = [pathlib.Path(f) for f in init_from]
+    single = folders[0] if len(folders) == 1 else None
+    if single is not None and (single / "checkpoint").exists():
+        own_vocabulary = single / "vocab.txt"
+        tensors = official.read_official_checkpoint(single)
+        model = official.model_config_from_official(tensors)
+        lowercase = config.data.lowercase  # not recorded by the official code
+        source = ("official", single)
+    elif single is not None and (single / "metadata.json").exists():
+        import keras_hub
+
+        backbone_config = keras_hub.models.ElectraBackbone.from_preset(str(single)).get_config()
+        tokenizer = keras_hub.models.ElectraTokenizer.from_preset(str(single))
+        own_vocabulary = None
+        model = dataclasses.replace(
+            config.model,
+            vocabulary_size=backbone_config["vocab_size"],
+            embedding_size=backbone_config["embedding_dim"],
+            hidden_size=backbone_config["hidden_dim"],
+            num_layers=backbone_config["num_layers"],
+            num_heads=backbone_config["num_heads"],
+            intermediate_size=backbone_config["intermediate_dim"],
+            max_position_embeddings=backbone_config["max_sequence_length"],
+            num_segments=backbone_config["num_segments"],
+            hidden_activation="gelu_approximate",
         )
-    _, lowercase = huggingface.read_vocabulary(discriminator, model.vocabulary_size)
+        lowercase = bool(tokenizer.lowercase)
+        source = ("keras_hub", single, tokenizer.get_vocabulary())
+    else:
+        generator, discriminator = huggingface.find_pair(*folders)
+        model = huggingface.model_config_from_huggingface(
+            huggingface.read_config(generator), huggingface.read_config(discriminator), source=str(discriminator)
+        )
+        own_vocabulary = discriminator / "vocab.txt"
+        _, lowercase = huggingface.read_vocabulary(discriminator, model.vocabulary_size)
+        source = ("huggingface", generator, discriminator)
+    if vocabulary_path is not None and (
+        own_vocabulary is None or pathlib.Path(vocabulary_path).resolve() != own_vocabulary.resolve()
+    ):
+        raise OutputError(
+            f"--vocab {vocabulary_path} cannot be used with --init-from: the model's own vocabulary is used"
+        )
+    if own_vocabulary is None:  # a keras-hub preset keeps it among its assets
+        own_vocabulary = pathlib.Path(tempfile.mkdtemp(prefix="electra-preset-vocab-")) / "vocab.txt"
+        tokenization.save_vocabulary(source[2], own_vocabulary)
+        source = source[:2]
     if model.max_position_embeddings < config.data.sequence_length:
         raise OutputError(
-            f"{discriminator}: max_position_embeddings {model.max_position_embeddings} is shorter than "
+            f"{folders[-1]}: max_position_embeddings {model.max_position_embeddings} is shorter than "
             f"data.sequence_length {config.data.sequence_length}"
         )
     config = dataclasses.replace(
@@ -473,7 +515,32 @@ def _adopt_pretrained(config, init_from, vocabulary_path):
         model=dataclasses.replace(model, vocabulary_size=None),
         data=dataclasses.replace(config.data, lowercase=lowercase),
     )
-    return config, own_vocabulary, (generator, discriminator)
+    return config, own_vocabulary, source
+
+
+def _load_pretrained(pretrainer, source):
+    from electra_keras import huggingface
+    from electra_keras import official
+
+    kind, *paths = source
+    if kind == "huggingface":
+        huggingface.load_huggingface_weights(pretrainer, *paths)
+    elif kind == "official":
+        tensors = official.read_official_checkpoint(paths[0])
+        tensors["generator"].setdefault(
+            "generator_lm_head.weight", tensors["generator"]["electra.embeddings.word_embeddings.weight"]
+        )
+        huggingface.assign_huggingface_tensors(
+            pretrainer, tensors, {"generator": paths[0], "discriminator": paths[0]}
+        )
+    else:
+        import keras_hub
+
+        # A preset holds the discriminator only; the generator starts fresh.
+        pretrainer.discriminator.load_keras_hub_backbone(
+            keras_hub.models.ElectraBackbone.from_preset(str(paths[0]))
+        )
+    logger.info("initialised from %s", " and ".join(map(str, paths)))
 
 
 def _run(config, corpus_paths, data_dir, output_dir, vocabulary_path, verbose, strategy, resume_from,
@@ -511,10 +578,7 @@ def _run(config, corpus_paths, data_dir, output_dir, vocabulary_path, verbose, s
     evaluation_log = EvaluationLog()
     start_step = 0
     if init_pair is not None and resume_from is None:
-        from electra_keras import huggingface
-
-        huggingface.load_huggingface_weights(pretrainer, *init_pair)
-        logger.info("initialised from %s and %s", *init_pair)
+        _load_pretrained(pretrainer, init_pair)
         if eval_dataset is not None:
             # Where domain adaptation starts from.
             initial = pretrainer.evaluate(eval_dataset, return_dict=True, verbose=0)

@@ -130,3 +130,29 @@ def test_keras_hub_cannot_hold_exact_gelu(pair, tmp_path):
     with pytest.raises(ValueError, match="tanh-approximate"):
         presets.save_keras_hub_preset(pretrainer, vocabulary, tmp_path / "preset")
     assert not (tmp_path / "preset").exists()
+
+
+@pytest.mark.parametrize("kind", ["official", "keras_hub"])
+def test_pretraining_continues_from_an_official_checkpoint_or_a_keras_hub_preset(kind, pair, small_corpus, tmp_path):
+    import json
+
+    from test_cli import FAST
+    from test_cli import run
+
+    source = tmp_path / "published"
+    if kind == "official":
+        tensors = {part: huggingface.read_weights(pair[0] / part) for part in ("generator", "discriminator")}
+        write_official_checkpoint(tensors, source / "model.ckpt-1000")
+        (source / "vocab.txt").write_text("\n".join(VOCABULARY) + "\n")
+    else:
+        model = {"vocabulary_size": len(VOCABULARY), "embedding_size": 24, "hidden_size": 32, "num_layers": 2,
+                 "num_heads": 2, "intermediate_size": 64, "max_position_embeddings": 64}
+        presets.save_keras_hub_preset(ElectraPretrainer(model, {}, 4, [0, 2, 3, 4]), VOCABULARY, source)
+    output = tmp_path / "run"
+    result = run("--init-from", source, "--corpus", small_corpus[0], "--output", output, "--steps", 4, *FAST)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"initialised from {source}" in result.stderr
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert metrics["evaluations"][0]["step"] == 0
+    assert "hidden_size: 32" in (output / "config.yaml").read_text()
+    assert (output / "vocab.txt").read_text().splitlines() == VOCABULARY
