@@ -173,6 +173,7 @@ class ElectraPretrainer(keras.Model):
         self.discriminator_head.build((None, None, m.hidden_size))
         self.metric_trackers = {name: keras.metrics.Mean(name=name) for name in METRIC_NAMES}
         self.built = True
+        _distinct_dropout_per_replica(self)
 
         # === Config ===
         self.model_config = model_config
@@ -495,6 +496,33 @@ class ElectraPretrainer(keras.Model):
         if isinstance(config.get("dtype"), dict):
             config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
         return cls(**config)
+
+
+def _distinct_dropout_per_replica(model):
+    """Gives every replica its own dropout masks (keras-team/keras#20611).
+
+    A Keras `SeedGenerator`'s state is one mirrored variable, so under
+    `tf.distribute` every replica draws the same dropout masks (checked:
+    identical on two replicas). Each generator's draw is folded with the
+    replica id; on one device nothing changes.
+    """
+    for layer in model._flatten_layers():
+        for generator in getattr(layer, "_seed_generators", []):
+            if not getattr(generator, "_folds_replica_id", False):
+                generator.next = _replica_folded(generator.next)
+                generator._folds_replica_id = True
+
+
+def _replica_folded(next_seed):
+    def next_per_replica(ordered=True):
+        value = next_seed(ordered)
+        context = tf.distribute.get_replica_context()
+        if context is None or context.num_replicas_in_sync == 1:
+            return value
+        replica = tf.cast(context.replica_id_in_sync_group, value.dtype)
+        return value + tf.stack([replica * 7919, tf.zeros_like(replica)])
+
+    return next_per_replica
 
 
 def _in_multi_worker_mode(strategy):

@@ -159,6 +159,26 @@ def test_replicas_draw_different_masks_and_noise(two_replicas):
         assert not np.allclose(per_replica[0], next_step[0])  # steps differ
 
 
+def test_replicas_draw_different_dropout_masks(two_replicas):
+    # keras-team/keras#20611: without the pretrainer's fix both replicas
+    # would drop the same units of the same input.
+    with two_replicas.scope():
+        pretrainer = ElectraPretrainer(
+            {**TINY_MODEL, "dropout": 0.5}, {}, mask_token_id=MASK, special_token_ids=SPECIALS
+        )
+    batch = make_batch(batch_size=1, seed=1)
+    inputs = {"token_ids": tf.constant(batch["token_ids"]), "segment_ids": tf.constant(batch["segment_ids"])}
+
+    @tf.function
+    def embed(inputs):
+        return pretrainer.embedding(inputs["token_ids"], inputs["segment_ids"], training=True)
+
+    first, second = two_replicas.experimental_local_results(two_replicas.run(embed, args=(inputs,)))
+    dropped_first, dropped_second = first.numpy() == 0, second.numpy() == 0
+    assert dropped_first.mean() > 0.3 and dropped_second.mean() > 0.3
+    assert not np.array_equal(dropped_first, dropped_second)
+
+
 def test_gradients_are_clipped_by_global_norm():
     batch = make_batch(batch_size=8)
     moves = {}
