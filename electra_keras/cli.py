@@ -135,7 +135,8 @@ def main(argv=None):
         f"mlm_loss {held_out.get('mlm_loss', float('nan')):.3f}, "
         f"gen_accuracy {held_out.get('gen_accuracy', float('nan')):.3f}, "
         f"disc_accuracy {held_out.get('disc_accuracy', float('nan')):.3f} "
-        f"(all-original baseline {metrics['eval_all_original_accuracy']:.3f})\n"
+        f"(all-original baseline {metrics['eval_all_original_accuracy']:.3f}), "
+        f"disc_auc {held_out.get('disc_auc', float('nan')):.3f}\n"
         f"outputs in {output}; discriminator SavedModel in {output}/export/discriminator/1"
     )
     return 0

@@ -69,6 +69,7 @@ def test_end_to_end_on_the_tiny_config(small_corpus, tmp_path):
     assert metrics["data"]["undecodable_bytes"] == 2 and metrics["data"]["files"] == 2
     for key in ("loss", "mlm_loss", "disc_loss", "gen_accuracy", "disc_accuracy", "replaced_fraction"):
         assert np.isfinite(metrics["eval"][key]) and np.isfinite(metrics["train"][key])
+    assert 0.0 < metrics["eval"]["disc_auc"] < 1.0
     vocabulary = (output / "vocab.txt").read_text(encoding="utf-8").splitlines()
     assert vocabulary[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     assert any("\uac00" <= ch <= "\ud7a3" for token in vocabulary for ch in token)
