@@ -204,6 +204,108 @@ def export_main(argv=None):
     return 0
 
 
+def finetune_main(argv=None):
+    """`scripts/finetune.py`: a classifier (or regressor) on a run's discriminator."""
+    parser = argparse.ArgumentParser(
+        description="Fine-tune a pretrained discriminator on labelled CSV/TSV/JSONL rows.",
+    )
+    parser.add_argument("--run", required=True, help="pretraining output folder")
+    parser.add_argument("--checkpoint", help="a checkpoints/ckpt-<step> folder; default: the final model")
+    parser.add_argument("--train", required=True, help="labelled rows: .csv, .tsv or .jsonl (optionally .gz)")
+    parser.add_argument("--eval", required=True, help="held-out rows, same format")
+    parser.add_argument("--output", required=True, help="folder for metrics.json and the weights")
+    parser.add_argument("--text-field", default="text")
+    parser.add_argument("--pair-field", help="second text of a pair task")
+    parser.add_argument("--label-field", default="label")
+    parser.add_argument("--task", choices=["classification", "regression"], default="classification")
+    parser.add_argument("--epochs", type=positive_int, default=3)
+    parser.add_argument("--batch-size", type=positive_int, default=32)
+    parser.add_argument("--learning-rate", type=float, default=1e-4)
+    parser.add_argument("--layer-decay", type=float, default=0.8, help="layer-wise learning-rate decay")
+    parser.add_argument("--warmup-fraction", type=float, default=0.1)
+    parser.add_argument("--sequence-length", type=positive_int, help="default: the run's")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    import keras
+    import numpy as np
+
+    from electra_keras import finetuning
+    from electra_keras import tokenizer as tokenization
+    from electra_keras.config import ConfigError
+    from electra_keras.optimization import WarmupLinearDecay
+    from electra_keras.tokenizer import VocabularyError
+    from electra_keras.training import OutputError
+    from electra_keras.training import load_run
+    from electra_keras.training import write_json_atomic
+
+    try:
+        config, vocabulary, pretrainer = load_run(args.run, args.checkpoint)
+        train = finetuning.read_labelled(args.train, args.text_field, args.label_field, args.pair_field)
+        held_out = finetuning.read_labelled(args.eval, args.text_field, args.label_field, args.pair_field)
+        if args.task == "classification":
+            names = sorted({str(label) for label in train[2]})
+            index = {name: i for i, name in enumerate(names)}
+            unknown = sorted({str(label) for label in held_out[2]} - set(index))
+            if unknown:
+                raise finetuning.LabelledDataError(f"{args.eval}: labels {unknown} do not occur in {args.train}")
+            train_labels = np.array([index[str(label)] for label in train[2]], dtype="int32")
+            eval_labels = np.array([index[str(label)] for label in held_out[2]], dtype="int32")
+        else:
+            names = None
+            train_labels, eval_labels = (
+                np.array([_as_float(label, path) for label in rows[2]], dtype="float32")
+                for rows, path in ((train, args.train), (held_out, args.eval))
+            )
+    except (ConfigError, VocabularyError, OutputError, finetuning.LabelledDataError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    keras.utils.set_random_seed(args.seed)
+    tokenizer = tokenization.make_tokenizer(vocabulary, config.data.lowercase, config.data.strip_accents)
+    length = args.sequence_length or config.data.sequence_length
+    train_inputs = finetuning.encode_pairs(tokenizer, train[0], train[1], length)
+    eval_inputs = finetuning.encode_pairs(tokenizer, held_out[0], held_out[1], length)
+
+    encoder = pretrainer.discriminator
+    classification = args.task == "classification"
+    model = finetuning.ElectraClassifier(encoder, num_classes=len(names) if classification else 1)
+    steps = args.epochs * max(1, len(train_labels) // args.batch_size)
+    schedule = WarmupLinearDecay(args.learning_rate, int(args.warmup_fraction * steps), steps)
+    model.compile(
+        optimizer=finetuning.layerwise_decay_adamw(model, schedule, encoder.num_layers, args.layer_decay),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        if classification else keras.losses.MeanSquaredError(),
+    )
+    model.fit(train_inputs, train_labels, batch_size=args.batch_size, epochs=args.epochs, verbose=2)
+    outputs = model.predict(eval_inputs, batch_size=args.batch_size, verbose=0)
+    if classification:
+        metrics = finetuning.classification_metrics(eval_labels, outputs.argmax(-1), len(names))
+    else:
+        metrics = finetuning.regression_metrics(eval_labels, outputs[:, 0])
+    output = pathlib.Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    from electra_keras.files import atomic_path
+
+    with atomic_path(output / "classifier.weights.h5") as temporary:
+        model.save_weights(temporary)
+    summary = {
+        "task": args.task, "labels": names, "eval": metrics, "train_rows": len(train_labels),
+        "eval_rows": len(eval_labels), "steps": steps, "run": str(args.run),
+    }
+    write_json_atomic(output / "metrics.json", summary)
+    print(f"held-out {', '.join(f'{k} {v:.4f}' for k, v in metrics.items())}; outputs in {output}")
+    return 0
+
+
+def _as_float(value, path):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        from electra_keras.finetuning import LabelledDataError
+
+        raise LabelledDataError(f"{path}: label {value!r} is not a number (use --task classification)") from None
+
+
 def build_dataset_main(argv=None):
     """`scripts/build_dataset.py`: text, JSONL or CSV into TFRecord shards."""
     parser = argparse.ArgumentParser(

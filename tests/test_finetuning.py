@@ -76,3 +76,101 @@ def test_token_classifier_gives_a_label_per_token_and_trains():
     assert tagger.predict(batch, verbose=0).shape == (16, 24, 3)
     history = tagger.fit(batch, tags, batch_size=16, epochs=30, verbose=0).history
     assert history["loss"][-1] < 0.7 * history["loss"][0]
+
+
+# --- Labelled data, metrics, and scripts/finetune.py -------------------------
+
+import json  # noqa: E402
+
+from electra_keras.finetuning import LabelledDataError  # noqa: E402
+from electra_keras.finetuning import classification_metrics  # noqa: E402
+from electra_keras.finetuning import encode_pairs  # noqa: E402
+from electra_keras.finetuning import read_labelled  # noqa: E402
+from electra_keras.finetuning import regression_metrics  # noqa: E402
+
+
+def test_metrics_on_hand_checked_values():
+    metrics = classification_metrics([0, 0, 1, 1, 1], [0, 1, 1, 1, 0], num_classes=2)
+    assert metrics["accuracy"] == pytest.approx(0.6)
+    assert metrics["f1"] == pytest.approx(2 / 3)  # class 1: precision 2/3, recall 2/3
+    assert metrics["macro_f1"] == pytest.approx((0.5 + 2 / 3) / 2)  # class 0: 1/2, 1/2
+    correlations = regression_metrics([1, 2, 3, 4], [1, 3, 2, 4])
+    assert correlations["spearman"] == pytest.approx(0.8)
+    assert correlations["pearson"] == pytest.approx(0.8)
+    tied = regression_metrics([1, 2, 2, 3], [10, 20, 20, 30])
+    assert tied["spearman"] == pytest.approx(1.0) and tied["pearson"] == pytest.approx(1.0)
+
+
+def test_labelled_files_in_three_formats_and_errors_naming_the_line(tmp_path):
+    (tmp_path / "a.csv").write_text('text,label\n"a, b",pos\nc,neg\n')
+    (tmp_path / "a.tsv").write_text("text\tother\tlabel\na b\tx\tpos\n")
+    (tmp_path / "a.jsonl").write_text('{"text": "a b", "second": "c", "label": 1}\n\n{"text": "d", "second": "e", "label": 0}\n')
+    assert read_labelled(tmp_path / "a.csv") == (["a, b", "c"], [None, None], ["pos", "neg"])
+    assert read_labelled(tmp_path / "a.tsv")[0] == ["a b"]
+    assert read_labelled(tmp_path / "a.jsonl", pair_field="second") == (["a b", "d"], ["c", "e"], [1, 0])
+    (tmp_path / "bad.jsonl").write_text('{"text": "a", "label": 1}\n{"text": "b", "label": 1\n')
+    with pytest.raises(LabelledDataError, match=r"bad.jsonl:2: not valid JSON"):
+        read_labelled(tmp_path / "bad.jsonl")
+    (tmp_path / "empty.csv").write_text("text,label\nx,1\n,0\n")
+    with pytest.raises(LabelledDataError, match=r"empty.csv:3: empty or missing 'text'"):
+        read_labelled(tmp_path / "empty.csv")
+    with pytest.raises(LabelledDataError, match=r"a.csv:1: no column 'sentence'"):
+        read_labelled(tmp_path / "a.csv", text_field="sentence")
+
+
+def test_pairs_are_encoded_with_segments_and_trimmed_longest_first():
+    from electra_keras import tokenizer as tokenization
+
+    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "b", "c", "d"]
+    tokenizer = tokenization.make_tokenizer(vocabulary, lowercase=True, strip_accents=False)
+    encoded = encode_pairs(tokenizer, ["a b c d a b", "a"], ["c d", None], sequence_length=8)
+    # [CLS] a b c [SEP] c d [SEP]: the longer first text lost three tokens.
+    assert encoded["token_ids"][0].tolist() == [2, 5, 6, 7, 3, 7, 8, 3]
+    assert encoded["segment_ids"][0].tolist() == [0, 0, 0, 0, 0, 1, 1, 1]
+    assert encoded["token_ids"][1].tolist() == [2, 5, 3, 0, 0, 0, 0, 0]
+    assert encoded["padding_mask"][1].tolist() == [1, 1, 1, 0, 0, 0, 0, 0]
+
+
+def test_finetune_script_learns_a_labelled_task_from_a_run(small_corpus, tmp_path):
+    import gzip
+    import subprocess
+    import sys
+
+    from test_cli import FAST
+    from test_cli import ROOT
+    from test_cli import run
+
+    pretrained = tmp_path / "run"
+    result = run("--corpus", small_corpus[0], "--output", pretrained, "--steps", 4, *FAST)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(small_corpus[0], "rb") as file:
+        lines = [l for l in file.read().decode("utf-8", "replace").splitlines() if len(l.split()) > 6][:260]
+    rng = np.random.default_rng(0)
+    rows = []
+    for line in lines:
+        label = int(rng.integers(0, 2))
+        text = " ".join(line.split()[:12]) + (" Atlanta jury" if label else "")
+        rows.append({"text": text, "label": "yes" if label else "no"})
+    for name, part in (("train.jsonl", rows[:200]), ("dev.jsonl", rows[200:])):
+        (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in part))
+    finetune = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "finetune.py"), "--run", str(pretrained),
+         "--train", str(tmp_path / "train.jsonl"), "--eval", str(tmp_path / "dev.jsonl"),
+         "--output", str(tmp_path / "sentiment"), "--epochs", "8", "--batch-size", "16",
+         "--learning-rate", "2e-3"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert finetune.returncode == 0, finetune.stderr[-3000:]
+    summary = json.loads((tmp_path / "sentiment" / "metrics.json").read_text())
+    assert summary["labels"] == ["no", "yes"] and summary["eval_rows"] == 60
+    assert summary["eval"]["accuracy"] > 0.8 and summary["eval"]["f1"] > 0.8
+    assert (tmp_path / "sentiment" / "classifier.weights.h5").exists()
+
+    (tmp_path / "other.jsonl").write_text(json.dumps({"text": "x", "label": "maybe"}) + "\n")
+    refused = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "finetune.py"), "--run", str(pretrained),
+         "--train", str(tmp_path / "train.jsonl"), "--eval", str(tmp_path / "other.jsonl"),
+         "--output", str(tmp_path / "x")],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert refused.returncode == 2 and "labels ['maybe'] do not occur" in refused.stderr
