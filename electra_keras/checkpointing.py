@@ -11,14 +11,13 @@ never a half-written one.
 """
 
 import json
-import os
 import pathlib
 import shutil
 
 import keras
 import numpy as np
 
-from electra_keras.files import replace_directory
+from electra_keras.files import atomic_directory
 
 FORMAT_VERSION = 1
 _PREFIX = "ckpt-"
@@ -88,11 +87,7 @@ def save_checkpoint(model, directory, step, keep=3, state=None):
     ```
     """
     target = checkpoint_path(directory, step)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
-        staging.mkdir()
+    with atomic_directory(target) as staging:
         model.save_weights(staging / "model.weights.h5")
         record = {
             "format": FORMAT_VERSION,
@@ -103,9 +98,6 @@ def save_checkpoint(model, directory, step, keep=3, state=None):
             **(state or {}),
         }
         (staging / "state.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
-        replace_directory(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     for _, old in list_checkpoints(directory)[:-keep]:
         shutil.rmtree(old)
     return target

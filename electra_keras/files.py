@@ -48,3 +48,27 @@ def replace_directory(source, target):
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.rename(source, target)
+
+
+@contextlib.contextmanager
+def atomic_directory(path):
+    """Yields an empty staging folder beside `path`; renames it into place on success.
+
+    On an exception the staging folder is removed and `path` is untouched.
+
+    Example:
+    ```python
+    with atomic_directory("out/checkpoint") as staging:
+        (staging / "state.json").write_text("{}")
+    ```
+    """
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        yield staging
+        replace_directory(staging, path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -17,13 +17,12 @@ Hugging Face's `ElectraForPreTraining` has no pooler; the pretrainer's
 
 import json
 import pathlib
-import shutil
 
 import numpy as np
 
 from electra_keras import tokenizer as tokenization
 from electra_keras.config import ModelConfig
-from electra_keras.files import replace_directory
+from electra_keras.files import atomic_directory
 
 GENERATOR_ARCHITECTURE = "ElectraForMaskedLM"
 DISCRIMINATOR_ARCHITECTURE = "ElectraForPreTraining"
@@ -253,9 +252,8 @@ def weight_map(pretrainer):
 def _to_keras(array, kind, shape):
     if kind == "linear":
         array = array.T
-    elif kind == "heads_in":  # [heads*dim, hidden] -> [hidden, heads, dim]
-        array = array.T.reshape(shape)
-    elif kind == "heads_out":  # [hidden, heads*dim] -> [heads, dim, hidden]
+    elif kind in ("heads_in", "heads_out"):
+        # [heads*dim, hidden] -> [hidden, heads, dim]; [hidden, heads*dim] -> [heads, dim, hidden]
         array = array.T.reshape(shape)
     elif kind == "copy_reshape":
         array = array.reshape(shape)
@@ -358,12 +356,12 @@ def pretrainer_from_huggingface(*folders, objective_config=None, **pretrainer_kw
         read_config(generator_folder), read_config(discriminator_folder), source=str(discriminator_folder)
     )
     vocabulary, lowercase = read_vocabulary(discriminator_folder, model_config.vocabulary_size)
-    vocabulary_index = {token: index for index, token in enumerate(vocabulary)}
+    mask_token_id, special_token_ids = tokenization.special_ids_of(vocabulary)
     pretrainer = ElectraPretrainer(
         model_config=model_config,
         objective_config=objective_config or {},
-        mask_token_id=vocabulary_index["[MASK]"],
-        special_token_ids=[vocabulary_index[t] for t in ("[PAD]", "[CLS]", "[SEP]", "[MASK]")],
+        mask_token_id=mask_token_id,
+        special_token_ids=special_token_ids,
         **pretrainer_kwargs,
     )
     load_huggingface_weights(pretrainer, generator_folder, discriminator_folder)
@@ -435,13 +433,10 @@ def save_huggingface(pretrainer, vocabulary, folder, lowercase=False):
     from safetensors.numpy import save_file
 
     folder = pathlib.Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = folder.with_name(f".{folder.name}.tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
+    with atomic_directory(folder) as staging:
         for part, entries in weight_map(pretrainer).items():
             target = staging / part
-            target.mkdir(parents=True)
+            target.mkdir()
             tensors = {
                 key: np.ascontiguousarray(_to_huggingface(np.asarray(variable.numpy(), dtype="float32"), kind))
                 for variable, key, kind in entries
@@ -456,9 +451,6 @@ def save_huggingface(pretrainer, vocabulary, folder, lowercase=False):
                 json.dumps({"do_lower_case": bool(lowercase), "tokenizer_class": "ElectraTokenizer"}, indent=2),
                 encoding="utf-8",
             )
-        replace_directory(staging, folder)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return folder
 
 

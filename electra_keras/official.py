@@ -14,10 +14,10 @@ official rule `max(1, hidden_size // 64)` unless given.
 import pathlib
 import re
 
-import numpy as np
 import tensorflow as tf
 
 from electra_keras.config import ModelConfig
+from electra_keras.tokenizer import special_ids_of
 from electra_keras.huggingface import CheckpointFormatError
 from electra_keras.huggingface import assign_huggingface_tensors
 
@@ -88,6 +88,8 @@ def read_official_checkpoint(path):
         raise CheckpointFormatError(f"{path}: no electra/embeddings/word_embeddings: not an ELECTRA checkpoint")
     if not any(k.startswith("generator_predictions") for k in tensors["generator"]):
         raise CheckpointFormatError(f"{path}: no generator_predictions/*: a discriminator-only checkpoint")
+    # Official generators read the shared embeddings and tie the output.
+    tensors["generator"]["generator_lm_head.weight"] = tensors["generator"]["electra.embeddings.word_embeddings.weight"]
     return tensors
 
 
@@ -151,18 +153,25 @@ def pretrainer_from_official(
         raise CheckpointFormatError(
             f"{path}: word_embeddings has {model.vocabulary_size} rows but the vocabulary has {len(vocabulary)} tokens"
         )
-    index = {token: i for i, token in enumerate(vocabulary)}
+    mask_token_id, special_token_ids = special_ids_of(vocabulary)
     pretrainer = ElectraPretrainer(
         model_config=model,
         objective_config=pretrainer_kwargs.pop("objective_config", {}),
-        mask_token_id=index["[MASK]"],
-        special_token_ids=[index[t] for t in ("[PAD]", "[CLS]", "[SEP]", "[MASK]")],
+        mask_token_id=mask_token_id,
+        special_token_ids=special_token_ids,
         **pretrainer_kwargs,
     )
-    # Official generators read the shared embeddings and tie the output.
-    tensors["generator"].setdefault(
-        "generator_lm_head.weight", np.asarray(tensors["generator"]["electra.embeddings.word_embeddings.weight"])
-    )
+    assign_official_tensors(pretrainer, tensors, path)
+    return pretrainer
+
+
+def assign_official_tensors(pretrainer, tensors, path):
+    """Assigns `read_official_checkpoint(path)`'s tensors to a pretrainer of that shape.
+
+    Example:
+    ```python
+    assign_official_tensors(pretrainer, read_official_checkpoint(path), path)
+    ```
+    """
     source = pathlib.Path(path)
     assign_huggingface_tensors(pretrainer, tensors, {"generator": source, "discriminator": source})
-    return pretrainer

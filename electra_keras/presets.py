@@ -8,13 +8,14 @@ discriminator and shared embeddings come from the preset while the generator
 and both heads start fresh.
 """
 
+import dataclasses
 import pathlib
-import shutil
 
 import keras_hub
 
 from electra_keras.config import ModelConfig
-from electra_keras.files import replace_directory
+from electra_keras.files import atomic_directory
+from electra_keras.tokenizer import special_ids_of
 
 
 def save_keras_hub_preset(pretrainer, vocabulary, folder, lowercase=False):
@@ -33,15 +34,9 @@ def save_keras_hub_preset(pretrainer, vocabulary, folder, lowercase=False):
     folder = pathlib.Path(folder)
     backbone = pretrainer.discriminator.to_keras_hub_backbone()
     tokenizer = keras_hub.models.ElectraTokenizer(vocabulary=list(vocabulary), lowercase=lowercase)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = folder.with_name(f".{folder.name}.tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
+    with atomic_directory(folder) as staging:
         backbone.save_to_preset(str(staging))
         tokenizer.save_to_preset(str(staging))
-        replace_directory(staging, folder)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return folder
 
 
@@ -62,27 +57,39 @@ def pretrainer_from_keras_hub_preset(folder, generator_size_fraction=0.25, **pre
     backbone = keras_hub.models.ElectraBackbone.from_preset(folder)
     tokenizer = keras_hub.models.ElectraTokenizer.from_preset(folder)
     config = backbone.get_config()
-    model = ModelConfig(
-        vocabulary_size=config["vocab_size"],
-        embedding_size=config["embedding_dim"],
-        hidden_size=config["hidden_dim"],
-        num_layers=config["num_layers"],
-        num_heads=config["num_heads"],
-        intermediate_size=config["intermediate_dim"],
-        generator_size_fraction=generator_size_fraction,
-        max_position_embeddings=config["max_sequence_length"],
-        num_segments=config["num_segments"],
-        dropout=config["dropout"],
-        hidden_activation="gelu_approximate",
+    model = model_config_from_backbone(
+        config, ModelConfig(generator_size_fraction=generator_size_fraction, dropout=config["dropout"])
     )
     vocabulary = tokenizer.get_vocabulary()
-    index = {token: i for i, token in enumerate(vocabulary)}
+    mask_token_id, special_token_ids = special_ids_of(vocabulary)
     pretrainer = ElectraPretrainer(
         model_config=model,
         objective_config=pretrainer_kwargs.pop("objective_config", {}),
-        mask_token_id=index["[MASK]"],
-        special_token_ids=[index[t] for t in ("[PAD]", "[CLS]", "[SEP]", "[MASK]")],
+        mask_token_id=mask_token_id,
+        special_token_ids=special_token_ids,
         **pretrainer_kwargs,
     )
     pretrainer.discriminator.load_keras_hub_backbone(backbone)
     return pretrainer, vocabulary, bool(tokenizer.lowercase)
+
+
+def model_config_from_backbone(backbone_config, base):
+    """`base` (a `ModelConfig`) with the sizes of an `ElectraBackbone` config.
+
+    Example:
+    ```python
+    model = model_config_from_backbone(backbone.get_config(), config.model)
+    ```
+    """
+    return dataclasses.replace(
+        base,
+        vocabulary_size=backbone_config["vocab_size"],
+        embedding_size=backbone_config["embedding_dim"],
+        hidden_size=backbone_config["hidden_dim"],
+        num_layers=backbone_config["num_layers"],
+        num_heads=backbone_config["num_heads"],
+        intermediate_size=backbone_config["intermediate_dim"],
+        max_position_embeddings=backbone_config["max_sequence_length"],
+        num_segments=backbone_config["num_segments"],
+        hidden_activation="gelu_approximate",  # keras-hub's ELECTRA
+    )

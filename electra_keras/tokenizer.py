@@ -168,3 +168,15 @@ def never_masked_ids(tokenizer):
             tokenizer.mask_token_id,
         }
     )
+
+
+def special_ids_of(vocabulary):
+    """`(mask_token_id, never_masked_ids)` of a token list, like `never_masked_ids`.
+
+    Example:
+    ```python
+    mask_token_id, special_token_ids = special_ids_of(load_vocabulary("vocab.txt"))
+    ```
+    """
+    index = {token: i for i, token in enumerate(vocabulary)}
+    return index["[MASK]"], sorted(index[t] for t in ("[PAD]", "[CLS]", "[SEP]", "[MASK]"))

@@ -458,6 +458,7 @@ def _adopt_pretrained(config, init_from, vocabulary_path):
     """
     from electra_keras import huggingface
     from electra_keras import official
+    from electra_keras import presets
 
     folders = [pathlib.Path(f) for f in init_from]
     single = folders[0] if len(folders) == 1 else None
@@ -473,18 +474,7 @@ def _adopt_pretrained(config, init_from, vocabulary_path):
         backbone_config = keras_hub.models.ElectraBackbone.from_preset(str(single)).get_config()
         tokenizer = keras_hub.models.ElectraTokenizer.from_preset(str(single))
         own_vocabulary = None
-        model = dataclasses.replace(
-            config.model,
-            vocabulary_size=backbone_config["vocab_size"],
-            embedding_size=backbone_config["embedding_dim"],
-            hidden_size=backbone_config["hidden_dim"],
-            num_layers=backbone_config["num_layers"],
-            num_heads=backbone_config["num_heads"],
-            intermediate_size=backbone_config["intermediate_dim"],
-            max_position_embeddings=backbone_config["max_sequence_length"],
-            num_segments=backbone_config["num_segments"],
-            hidden_activation="gelu_approximate",
-        )
+        model = presets.model_config_from_backbone(backbone_config, config.model)
         lowercase = bool(tokenizer.lowercase)
         source = ("keras_hub", single, tokenizer.get_vocabulary())
     else:
@@ -526,13 +516,7 @@ def _load_pretrained(pretrainer, source):
     if kind == "huggingface":
         huggingface.load_huggingface_weights(pretrainer, *paths)
     elif kind == "official":
-        tensors = official.read_official_checkpoint(paths[0])
-        tensors["generator"].setdefault(
-            "generator_lm_head.weight", tensors["generator"]["electra.embeddings.word_embeddings.weight"]
-        )
-        huggingface.assign_huggingface_tensors(
-            pretrainer, tensors, {"generator": paths[0], "discriminator": paths[0]}
-        )
+        official.assign_official_tensors(pretrainer, official.read_official_checkpoint(paths[0]), paths[0])
     else:
         import keras_hub
 
