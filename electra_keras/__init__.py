@@ -15,7 +15,10 @@ pretrainer = electra_keras.ElectraPretrainer(
 ```
 """
 
+from electra_keras.baselines import MaskedLMPretrainer
 from electra_keras.config import ElectraConfig
+from electra_keras.finetuning import ElectraClassifier
+from electra_keras.finetuning import ElectraTokenClassifier
 from electra_keras.modeling import ElectraEmbedding
 from electra_keras.modeling import ElectraEncoder
 from electra_keras.modeling import ReplacedTokenDetectionHead
@@ -24,10 +27,13 @@ from electra_keras.optimization import build_optimizer
 from electra_keras.pretrainer import ElectraPretrainer
 
 __all__ = [
+    "ElectraClassifier",
     "ElectraConfig",
     "ElectraEmbedding",
     "ElectraEncoder",
     "ElectraPretrainer",
+    "ElectraTokenClassifier",
+    "MaskedLMPretrainer",
     "ReplacedTokenDetectionHead",
     "WarmupLinearDecay",
     "build_optimizer",
