@@ -68,6 +68,11 @@ def parse_args(argv=None):
         help="training.gradient_accumulation_steps: split each batch into K micro-batches",
     )
     parser.add_argument(
+        "--probe", metavar="DIR",
+        help="training.probe_data: a folder with labelled train.jsonl/test.jsonl (e.g. from "
+        "scripts/fetch_labelled_data.py); a linear probe on the discriminator is scored at each evaluation",
+    )
+    parser.add_argument(
         "--overwrite", action="store_true",
         help="replace an earlier run in --output (without it, an unfinished run there is resumed)",
     )
@@ -83,6 +88,7 @@ def main(argv=None):
     from electra_keras.config import ElectraConfig
     from electra_keras.tokenizer import VocabularyError
     from electra_keras.checkpointing import CheckpointError
+    from electra_keras.finetuning import LabelledDataError
     from electra_keras.huggingface import CheckpointFormatError
     from electra_keras.training import NonFiniteLossError
     from electra_keras.training import OutputError
@@ -98,6 +104,8 @@ def main(argv=None):
         overrides.append(f"training.strategy={args.strategy}")
     if args.accumulate:
         overrides.append(f"training.gradient_accumulation_steps={args.accumulate}")
+    if args.probe:
+        overrides.append(f"training.probe_data={args.probe}")
     corpus = args.corpus or [str(p) for p in data.DEFAULT_CORPUS]
     vocab = args.vocab
     if vocab is None and not args.corpus and not args.data and not args.init_from:
@@ -113,7 +121,7 @@ def main(argv=None):
         )
     except (
         ConfigError, data.CorpusError, VocabularyError, OutputError, BuildError, CheckpointError,
-        CheckpointFormatError,
+        CheckpointFormatError, LabelledDataError,
     ) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -136,7 +144,9 @@ def main(argv=None):
         f"gen_accuracy {held_out.get('gen_accuracy', float('nan')):.3f}, "
         f"disc_accuracy {held_out.get('disc_accuracy', float('nan')):.3f} "
         f"(all-original baseline {metrics['eval_all_original_accuracy']:.3f}), "
-        f"disc_auc {held_out.get('disc_auc', float('nan')):.3f}\n"
+        f"disc_auc {held_out.get('disc_auc', float('nan')):.3f}"
+        + (f", probe_accuracy {held_out['probe_accuracy']:.3f}" if "probe_accuracy" in held_out else "")
+        + "\n"
         f"outputs in {output}; discriminator SavedModel in {output}/export/discriminator/1"
     )
     return 0
@@ -286,11 +296,19 @@ def finetune_main(argv=None):
     output.mkdir(parents=True, exist_ok=True)
     from electra_keras.files import atomic_path
 
+    from electra_keras.export import export_classifier
+
     with atomic_path(output / "classifier.weights.h5") as temporary:
         model.save_weights(temporary)
+    export_dir = export_classifier(
+        model, output / "export" / "classifier" / "1", vocabulary, length, labels=names,
+        pair=args.pair_field is not None, lowercase=config.data.lowercase,
+        strip_accents=config.data.strip_accents,
+    )
     summary = {
         "task": args.task, "labels": names, "eval": metrics, "train_rows": len(train_labels),
         "eval_rows": len(eval_labels), "steps": steps, "run": str(args.run),
+        "export": str(export_dir), "sequence_length": length,
     }
     write_json_atomic(output / "metrics.json", summary)
     print(f"held-out {', '.join(f'{k} {v:.4f}' for k, v in metrics.items())}; outputs in {output}")

@@ -15,6 +15,16 @@ Signatures (all outputs float32, whatever the training precision):
 - `rtd`: int32 `token_ids` in (padded with [PAD]; segments follow the first
   [SEP]); per-token discriminator `logits` out.
 
+A fine-tuned `ElectraClassifier` exports with `export_classifier`:
+
+- `serving_default` (and `pairs` for a pair task): `text` in; `probabilities`
+  `[batch, classes]`, `label_id` and `label` (the class name) out; for
+  regression one `score`.
+- `classify`: TF Serving's Classify API (`:classify` in REST): serialized
+  `tf.Example`s in (`inputs`, with a bytes feature `text`, and `text_pair`
+  for a pair task); `classes` (names) and `scores` `[batch, classes]` out.
+  For regression this is `regress` (the Regress API): `outputs` `[batch]`.
+
 Only TensorFlow core ops and the tensorflow-text ops that the stock model
 server links are used; undecodable bytes in the text are replaced, not fatal.
 """
@@ -184,6 +194,163 @@ def export_discriminator(pretrainer, export_dir, vocabulary, sequence_length, lo
         archive.write_out(str(staging), verbose=False)
         if warmup_texts:
             write_warmup_requests(staging, export_dir.parent.name, warmup_texts)
+        replace_directory(staging, export_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return export_dir
+
+
+class ClassifierServingModule(tf.Module):
+    """Serving signatures of a fine-tuned `ElectraClassifier` (see the module doc).
+
+    Args:
+        classifier: an `electra_keras.finetuning.ElectraClassifier`.
+        vocabulary: list of WordPiece tokens, or a `vocab.txt` path.
+        sequence_length: int.
+        labels: the class names in logit order; `None` for a regressor
+            (`num_classes=1`).
+        pair: bool, whether the task reads `text` and `text_pair`.
+
+    Example:
+    ```python
+    module = ClassifierServingModule(classifier, "vocab.txt", 128, labels=["rotten", "fresh"])
+    module.serving_default(tf.constant(["A quiet triumph."]))["label"]
+    ```
+    """
+
+    def __init__(self, classifier, vocabulary, sequence_length, labels, pair=False,
+                 lowercase=False, strip_accents=False):
+        super().__init__()
+        if isinstance(vocabulary, (str, pathlib.Path)):
+            vocabulary = tokenization.load_vocabulary(vocabulary)
+        outputs = classifier.outputs[0].shape[-1]
+        if labels is not None and len(labels) != outputs:
+            raise ValueError(f"{len(labels)} labels given for a classifier of {outputs} outputs")
+        if labels is None and outputs != 1:
+            raise ValueError(f"labels are needed for a classifier of {outputs} outputs")
+        self.classifier = classifier
+        self.labels = None if labels is None else tf.constant([str(label) for label in labels])
+        self.pair = pair
+        self.tokenizer = tokenization.make_tokenizer(vocabulary, lowercase, strip_accents)
+        self.packer = keras_hub.layers.MultiSegmentPacker(
+            sequence_length=sequence_length,
+            start_value=self.tokenizer.cls_token_id,
+            end_value=self.tokenizer.sep_token_id,
+            pad_value=self.tokenizer.pad_token_id,
+            truncate="waterfall",
+        )
+        self.pad_token_id = self.tokenizer.pad_token_id
+        text = tf.TensorSpec([None], tf.string, name="text")
+        examples = tf.TensorSpec([None], tf.string, name="inputs")
+        if pair:
+            self.pairs = tf.function(self._serve_pairs, input_signature=[text, tf.TensorSpec([None], tf.string, name="text_pair")])
+        else:
+            self.serving_default = tf.function(self._serve_text, input_signature=[text])
+        if labels is None:
+            self.regress = tf.function(self._regress, input_signature=[examples])
+        else:
+            self.classify = tf.function(self._classify, input_signature=[examples])
+
+    def signatures(self):
+        names = ["pairs" if self.pair else "serving_default", "classify" if self.labels is not None else "regress"]
+        signatures = {name: getattr(self, name) for name in names}
+        if self.pair:
+            signatures["serving_default"] = self.pairs
+        return signatures
+
+    def _tokenize(self, text):
+        text = tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD)
+        return self.tokenizer(text)
+
+    def _outputs(self, segments):
+        token_ids, segment_ids = self.packer(segments)
+        token_ids = tf.cast(token_ids, tf.int32)
+        inputs = {
+            "token_ids": token_ids,
+            "segment_ids": tf.cast(segment_ids, tf.int32),
+            "padding_mask": tf.cast(token_ids != self.pad_token_id, tf.int32),
+        }
+        return tf.cast(self.classifier(inputs, training=False), tf.float32)
+
+    def _describe(self, logits):
+        if self.labels is None:
+            return {"score": logits[:, 0]}
+        label_id = tf.argmax(logits, axis=-1, output_type=tf.int32)
+        return {
+            "probabilities": tf.nn.softmax(logits),
+            "label_id": label_id,
+            "label": tf.gather(self.labels, label_id),
+        }
+
+    def _serve_text(self, text):
+        return self._describe(self._outputs(self._tokenize(text)))
+
+    def _serve_pairs(self, text, text_pair):
+        tf.debugging.assert_equal(tf.shape(text), tf.shape(text_pair), message="text and text_pair need the same batch size")
+        return self._describe(self._outputs((self._tokenize(text), self._tokenize(text_pair))))
+
+    def _parse(self, serialized):
+        features = {"text": tf.io.FixedLenFeature([], tf.string)}
+        if self.pair:
+            features["text_pair"] = tf.io.FixedLenFeature([], tf.string)
+        parsed = tf.io.parse_example(serialized, features)
+        if self.pair:
+            return self._outputs((self._tokenize(parsed["text"]), self._tokenize(parsed["text_pair"])))
+        return self._outputs(self._tokenize(parsed["text"]))
+
+    def _classify(self, inputs):
+        scores = tf.nn.softmax(self._parse(inputs))
+        classes = tf.tile(self.labels[None, :], [tf.shape(scores)[0], 1])
+        return {"classes": classes, "scores": scores}
+
+    def _regress(self, inputs):
+        return {"outputs": self._parse(inputs)[:, 0]}
+
+
+# TF2's SavedModel writer marks every signature as Predict; TF Serving's
+# Classify and Regress APIs look for these method names.
+_SERVING_METHODS = {"classify": "tensorflow/serving/classify", "regress": "tensorflow/serving/regress"}
+
+
+def export_classifier(classifier, export_dir, vocabulary, sequence_length, labels, pair=False,
+                      lowercase=False, strip_accents=False):
+    """Writes a fine-tuned classifier (or regressor) as a SavedModel, atomically.
+
+    Args:
+        labels: class names in logit order, or `None` for a regressor.
+        pair: whether the task reads `text` and `text_pair`.
+
+    Example:
+    ```python
+    electra_keras.export.export_classifier(
+        classifier, "models/sentiment/1", "vocab.txt", 128, labels=["fresh", "rotten"]
+    )
+    # REST: POST /v1/models/sentiment:classify
+    #   {"examples": [{"text": "A quiet triumph."}]}
+    ```
+    """
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    export_dir = pathlib.Path(export_dir)
+    export_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = pathlib.Path(tempfile.mkdtemp(dir=export_dir.parent, prefix=f".{export_dir.name}-"))
+    try:
+        module = ClassifierServingModule(
+            classifier, vocabulary, sequence_length, labels, pair, lowercase, strip_accents
+        )
+        module._outputs((module._tokenize(tf.constant(["built"])), module._tokenize(tf.constant(["too"]))))
+        archive = keras.export.ExportArchive()
+        for resource in (module.classifier, module.tokenizer, module.packer):
+            archive.track(resource)
+        for name, function in module.signatures().items():
+            archive.add_endpoint(name, function)
+        archive.write_out(str(staging), verbose=False)
+        graph_path = staging / "saved_model.pb"
+        saved_model = saved_model_pb2.SavedModel.FromString(graph_path.read_bytes())
+        for name, signature in saved_model.meta_graphs[0].signature_def.items():
+            if name in _SERVING_METHODS:
+                signature.method_name = _SERVING_METHODS[name]
+        graph_path.write_bytes(saved_model.SerializeToString())
         replace_directory(staging, export_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

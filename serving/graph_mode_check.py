@@ -41,14 +41,15 @@ def describe(export_dir):
         if name.startswith("__"):
             continue
         signatures[name] = {
-            side: {
+            "method_name": signature.method_name,
+            **{side: {
                 key: {
                     "dtype": tf.dtypes.as_dtype(info.dtype).name,
                     "shape": [d.size for d in info.tensor_shape.dim],
                 }
                 for key, info in getattr(signature, side).items()
             }
-            for side in ("inputs", "outputs")
+            for side in ("inputs", "outputs")},
         }
     return signatures, meta_graph
 

@@ -132,6 +132,7 @@ def test_pairs_are_encoded_with_segments_and_trimmed_longest_first():
 
 
 def test_finetune_script_learns_a_labelled_task_from_a_run(small_corpus, tmp_path):
+    import base64
     import gzip
     import subprocess
     import sys
@@ -165,6 +166,21 @@ def test_finetune_script_learns_a_labelled_task_from_a_run(small_corpus, tmp_pat
     assert summary["labels"] == ["no", "yes"] and summary["eval_rows"] == 60
     assert summary["eval"]["accuracy"] > 0.8 and summary["eval"]["f1"] > 0.8
     assert (tmp_path / "sentiment" / "classifier.weights.h5").exists()
+
+    # The exported model, loaded as TF Serving loads it, classifies the held-out
+    # rows through the Classify API exactly as the fine-tuned Keras model did.
+    from test_serving import run_signature
+
+    examples = [
+        base64.b64encode(tf.train.Example(features=tf.train.Features(feature={
+            "text": tf.train.Feature(bytes_list=tf.train.BytesList(value=[row["text"].encode()]))
+        })).SerializeToString()).decode()
+        for row in rows[200:]
+    ]
+    answer = run_signature(summary["export"], tmp_path, "classify", {"inputs": [{"b64": e} for e in examples]})
+    predicted = [classes[i].decode() for classes, i in zip(answer["classes"], answer["scores"].argmax(-1))]
+    served_accuracy = np.mean([p == row["label"] for p, row in zip(predicted, rows[200:])])
+    assert served_accuracy == pytest.approx(summary["eval"]["accuracy"], abs=1e-6)
 
     (tmp_path / "other.jsonl").write_text(json.dumps({"text": "x", "label": "maybe"}) + "\n")
     refused = subprocess.run(

@@ -208,3 +208,84 @@ def test_export_is_atomic_and_replaces_a_version(exported, tmp_path):
     export.export_discriminator(pretrainer, target, vocabulary, LENGTH)
     assert (target / "saved_model.pb").exists() and not (target / "stale.txt").exists()
     assert [p.name for p in target.parent.iterdir()] == ["1"]
+
+
+# --- Fine-tuned classifiers: Predict, Classify and Regress signatures --------
+
+
+def serialized_examples(**features):
+    """Base64 JSON values of serialized tf.Examples with bytes features."""
+    rows = zip(*features.values())
+    return [
+        {"b64": base64.b64encode(tf.train.Example(features=tf.train.Features(feature={
+            name: tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode("utf-8")]))
+            for name, value in zip(features, row)
+        })).SerializeToString()).decode("ascii")}
+        for row in rows
+    ]
+
+
+@pytest.fixture(scope="module")
+def classifiers(exported, tmp_path_factory):
+    from electra_keras.finetuning import ElectraClassifier
+
+    pretrainer, _, vocabulary = exported
+    keras.utils.set_random_seed(3)
+    classifier = ElectraClassifier(pretrainer.discriminator, num_classes=3)
+    regressor = ElectraClassifier(pretrainer.discriminator, num_classes=1)
+    base = tmp_path_factory.mktemp("classifiers")
+    export.export_classifier(classifier, base / "topic" / "1", vocabulary, LENGTH, labels=["a", "b", "c"])
+    export.export_classifier(regressor, base / "similarity" / "1", vocabulary, LENGTH, labels=None, pair=True)
+    return vocabulary, classifier, regressor, base
+
+
+def test_classifier_signatures_carry_the_serving_api_method_names(classifiers):
+    _, _, _, base = classifiers
+    topic = json.loads(graph_mode("describe", base / "topic" / "1").stdout)
+    assert topic["classify"]["method_name"] == "tensorflow/serving/classify"
+    assert topic["classify"]["inputs"] == {"inputs": {"dtype": "string", "shape": [-1]}}
+    assert topic["classify"]["outputs"]["classes"]["dtype"] == "string"
+    assert topic["serving_default"]["method_name"] == "tensorflow/serving/predict"
+    similarity = json.loads(graph_mode("describe", base / "similarity" / "1").stdout)
+    assert similarity["regress"]["method_name"] == "tensorflow/serving/regress"
+    assert set(similarity["serving_default"]["inputs"]) == {"text", "text_pair"}
+    ops = json.loads(graph_mode("ops", base / "topic" / "1").stdout)
+    assert ops["unknown"] == []
+
+
+def test_classify_and_predict_match_the_keras_classifier(classifiers, tmp_path):
+    vocabulary, classifier, _, base = classifiers
+    tokenizer = make_tokenizer(vocabulary)
+    from electra_keras.finetuning import encode_pairs
+
+    expected = keras.ops.convert_to_numpy(
+        keras.ops.softmax(classifier(encode_pairs(tokenizer, TEXTS, [None] * 3, LENGTH)))
+    )
+    classified = run_signature(base / "topic" / "1", tmp_path, "classify", {"inputs": serialized_examples(text=TEXTS)})
+    np.testing.assert_allclose(classified["scores"], expected, atol=1e-5)
+    assert classified["classes"].tolist() == [[b"a", b"b", b"c"]] * 3
+    predicted = run_signature(base / "topic" / "1", tmp_path, "serving_default", {"text": TEXTS})
+    np.testing.assert_allclose(predicted["probabilities"], expected, atol=1e-5)
+    assert [label.decode() for label in predicted["label"]] == [["a", "b", "c"][i] for i in expected.argmax(-1)]
+
+
+def test_regress_reads_text_pairs_from_examples(classifiers, tmp_path):
+    vocabulary, _, regressor, base = classifiers
+    from electra_keras.finetuning import encode_pairs
+
+    pairs = [TEXTS[1], TEXTS[2], TEXTS[0]]
+    expected = keras.ops.convert_to_numpy(regressor(encode_pairs(make_tokenizer(vocabulary), TEXTS, pairs, LENGTH)))[:, 0]
+    regressed = run_signature(
+        base / "similarity" / "1", tmp_path, "regress", {"inputs": serialized_examples(text=TEXTS, text_pair=pairs)}
+    )
+    np.testing.assert_allclose(regressed["outputs"], expected, atol=1e-5)
+    assert len(set(np.round(expected, 4))) == 3  # the inputs give different scores
+    scored = run_signature(base / "similarity" / "1", tmp_path, "serving_default", {"text": TEXTS, "text_pair": pairs})
+    np.testing.assert_allclose(scored["score"], expected, atol=1e-5)
+
+
+def test_export_classifier_refuses_labels_that_do_not_fit(classifiers, tmp_path):
+    vocabulary, classifier, _, _ = classifiers
+    with pytest.raises(ValueError, match="2 labels given for a classifier of 3 outputs"):
+        export.export_classifier(classifier, tmp_path / "m" / "1", vocabulary, LENGTH, labels=["a", "b"])
+    assert not (tmp_path / "m" / "1").exists()
