@@ -226,12 +226,17 @@ class TrainingConfig:
     # sentence are written to TensorBoard as text this often.
     steps_per_sample: int = 1000
     keep_checkpoints: int = 3
+    # A folder of labelled train.jsonl / test.jsonl: at each evaluation a
+    # linear probe on the frozen discriminator is scored on it
+    # (`probe_accuracy`, see electra_keras/probe.py).
+    probe_data: typing.Optional[str] = None
+    probe_rows: int = 2000
 
     def validate(self):
         _check_positive(
             self, "batch_size", "num_steps", "steps_per_log", "steps_per_eval",
             "eval_batches", "steps_per_checkpoint", "gradient_accumulation_steps",
-            "steps_per_sample", "keep_checkpoints",
+            "steps_per_sample", "keep_checkpoints", "probe_rows",
         )
         if self.batch_size % self.gradient_accumulation_steps:
             raise ConfigError(

@@ -559,14 +559,24 @@ def _run(config, corpus_paths, data_dir, output_dir, vocabulary_path, verbose, s
             optimizer=build_optimizer(config.optimizer, training.num_steps),
             jit_compile=training.jit_compile,
         )
+    probe = None
+    if training.probe_data:
+        from electra_keras.probe import DownstreamProbe
+        from electra_keras.probe import ProbeTask
+
+        probe = DownstreamProbe(ProbeTask(
+            training.probe_data, prepared["tokenizer"], config.data.sequence_length, training.probe_rows
+        ))
     evaluation_log = EvaluationLog()
     start_step = 0
     if init_pair is not None and resume_from is None:
         _load_pretrained(pretrainer, init_pair)
         if eval_dataset is not None:
             # Where domain adaptation starts from.
-            initial = pretrainer.evaluate(eval_dataset, return_dict=True, verbose=0)
-            evaluation_log.evaluations.append({"step": 0, **{k: scalar(v) for k, v in initial.items()}})
+            initial = {k: scalar(v) for k, v in pretrainer.evaluate(eval_dataset, return_dict=True, verbose=0).items()}
+            if probe is not None:
+                initial["probe_accuracy"] = probe.task.accuracy(pretrainer.discriminator)
+            evaluation_log.evaluations.append({"step": 0, **initial})
     if resume_from is not None:
         state = restore_checkpoint(pretrainer, resume_from)
         start_step = state["step"]
@@ -587,6 +597,7 @@ def _run(config, corpus_paths, data_dir, output_dir, vocabulary_path, verbose, s
         StopOnNonFiniteLoss(output_dir / "checkpoints", write=writer),
         checkpoints,
         StopOnSignal(checkpoints),
+        *([probe] if probe is not None else []),
         TrainingLog(
             output_dir / "logs",
             training.steps_per_log,

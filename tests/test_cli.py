@@ -53,10 +53,14 @@ def export_run(*args):
 
 
 def test_end_to_end_on_the_tiny_config(small_corpus, tmp_path):
+    from test_probe import write_task
+
     output = tmp_path / "run"
+    write_task(tmp_path / "probe_task")
     result = run(
         "--corpus", *small_corpus, "--output", output, "--steps", 30, *FAST,
         "--set", "training.steps_per_log=5", "--set", "training.steps_per_sample=10",
+        "--probe", tmp_path / "probe_task",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "english.txt: replaced undecodable bytes on 1 lines (first: line" in result.stderr
@@ -70,6 +74,9 @@ def test_end_to_end_on_the_tiny_config(small_corpus, tmp_path):
     for key in ("loss", "mlm_loss", "disc_loss", "gen_accuracy", "disc_accuracy", "replaced_fraction"):
         assert np.isfinite(metrics["eval"][key]) and np.isfinite(metrics["train"][key])
     assert 0.0 < metrics["eval"]["disc_auc"] < 1.0
+    # The downstream probe is scored at every evaluation.
+    assert all(0.0 <= e["probe_accuracy"] <= 1.0 for e in metrics["evaluations"])
+    assert "probe_accuracy" in result.stdout
     vocabulary = (output / "vocab.txt").read_text(encoding="utf-8").splitlines()
     assert vocabulary[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     assert any("\uac00" <= ch <= "\ud7a3" for token in vocabulary for ch in token)
@@ -87,6 +94,7 @@ def test_end_to_end_on_the_tiny_config(small_corpus, tmp_path):
     assert 0 < train_scalars["learning_rate"][5] < train_scalars["learning_rate"][10]  # warming up
     validation_scalars, _ = read_events(output / "logs" / "validation")
     assert sorted(validation_scalars["disc_accuracy"]) == [15, 30]
+    assert sorted(validation_scalars["probe_accuracy"]) == [15, 30]
     assert sorted(train_texts["generator_and_discriminator"]) == [10, 20, 30]
     sample = train_texts["generator_and_discriminator"][30]
     assert "| original | input | top guess | sample | replaced | p(replaced) |" in sample
