@@ -29,7 +29,7 @@ class Constant:
 
 
 def write_task(folder, rows_per_split=120):
-    folder.mkdir()
+    folder.mkdir(parents=True)
     rng = np.random.default_rng(0)
     words = ["good", "bad", "film", "plot", "actor", "scene", "long", "short"]
     for split in ("train", "test"):
