@@ -285,7 +285,9 @@ def summarise(results, tasks):
             "seeds": len(snapshots),
             "pretraining_flops": snapshots[0]["pretraining_flops"],
             "pretraining_seconds": round(statistics.mean(s["pretraining_seconds"] for s in snapshots), 1),
+            # ELECTRA's MLM loss is its small generator's, not the encoder's.
             "held_out_mlm_loss": _mean([s["held_out"].get("mlm_loss") for s in snapshots]),
+            "held_out_disc_auc": _mean([s["held_out"].get("disc_auc") for s in snapshots]),
             "tasks": {},
         }
         for task in tasks:
@@ -308,15 +310,19 @@ def _mean(values):
 def print_tables(rows, args):
     for task in args.tasks:
         print(f"\n{task}: accuracy / macro-F1 on the held-out split, mean ± sd over {args.seeds} seeds")
-        print("| objective | steps | pretraining TFLOPs | pretraining s | held-out MLM loss | accuracy | macro-F1 |")
-        print("|---|---|---|---|---|---|---|")
+        print("| objective | steps | pretraining TFLOPs | pretraining s | held-out MLM loss | held-out disc AUC | accuracy | macro-F1 |")
+        print("|---|---|---|---|---|---|---|---|")
         for row in rows:
             cell = row["tasks"][task]
             print(
                 f"| {row['objective']} | {row['step']} | {row['pretraining_flops'] / 1e12:.1f} | "
-                f"{row['pretraining_seconds']:.0f} | {row['held_out_mlm_loss'] if row['held_out_mlm_loss'] is not None else '-'} | "
+                f"{row['pretraining_seconds']:.0f} | {_or_dash(row['held_out_mlm_loss'])} | {_or_dash(row['held_out_disc_auc'])} | "
                 f"{_format(cell['accuracy'])} | {_format(cell['macro_f1'])} |"
             )
+
+
+def _or_dash(value):
+    return "-" if value is None else f"{value:.3f}"
 
 
 def _format(cell):

@@ -41,6 +41,7 @@ def test_benchmark_pretrains_fine_tunes_and_summarises_then_reuses_units(small_c
     assert rows[("electra", 6)]["pretraining_flops"] > rows[("mlm", 6)]["pretraining_flops"] > 0
     assert rows[("mlm", 6)]["held_out_mlm_loss"] > 0 and rows[("none", 0)]["held_out_mlm_loss"] is None
     assert "| electra | 6 |" in first.stdout
+    assert rows[("electra", 6)]["held_out_disc_auc"] is not None and rows[("mlm", 6)]["held_out_disc_auc"] is None
 
     again = benchmark(*arguments)
     assert again.returncode == 0, again.stderr[-3000:]
