@@ -10,7 +10,6 @@ comparison with `ElectraPretrainer` changes the objective and nothing else.
 
 import keras
 import keras_hub
-import tensorflow as tf
 from keras import ops
 
 from electra_keras import objective
@@ -25,6 +24,7 @@ from electra_keras.pretrainer import _distinct_dropout_per_replica
 from electra_keras.pretrainer import _STATISTICS
 from electra_keras.pretrainer import _sum_over_replicas
 from electra_keras.pretrainer import _unpack
+from electra_keras.pretrainer import split_uniform
 
 MLM_METRIC_NAMES = ("loss", "mlm_loss", "gen_accuracy")
 
@@ -136,11 +136,11 @@ class MaskedLMPretrainer(ElectraPretrainer):
     def draw_noise(self, seed, batch_size, sequence_length, max_predictions):
         """Noise for the masks only (nothing is sampled), split from the seed as
         `ElectraPretrainer` splits it, so both mask the same positions."""
-        select_seed, mask_seed, _ = tf.unstack(tf.random.experimental.stateless_split(seed, num=3))
-        return {
-            "select": tf.random.stateless_uniform([batch_size, sequence_length], select_seed),
-            "mask": tf.random.stateless_uniform([batch_size, max_predictions], mask_seed),
-        }
+        # The third stream (the Gumbel noise) is split off but not drawn.
+        select, mask, _ = split_uniform(
+            seed, [(batch_size, sequence_length), (batch_size, max_predictions), (1,)]
+        )
+        return {"select": select, "mask": mask}
 
     def compute_objective(self, inputs, noise, training=False, denominators=None):
         """Masking, the encoder and the masked-LM loss (see `ElectraPretrainer`).
@@ -188,7 +188,7 @@ class MaskedLMPretrainer(ElectraPretrainer):
         }
 
     def metrics_from_statistics(self, statistics):
-        total = dict(zip(_STATISTICS, tf.unstack(statistics)))
+        total = {name: statistics[i] for i, name in enumerate(_STATISTICS)}
         mlm = total["mlm_loss_sum"] / ops.maximum(total["mlm_count"], 1.0)
         return {
             "loss": self.objective_config.generator_weight * mlm,

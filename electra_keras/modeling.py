@@ -265,6 +265,15 @@ class ElectraEncoder(keras.Model):
         self.use_pooler = use_pooler
         self.initializer_range = initializer_range
 
+    def __setattr__(self, name, value):
+        # On the torch backend a Keras model is a torch Module, which refuses
+        # attributes before Module.__init__; the functional graph tracks
+        # every layer anyway, so set them plainly until then (as keras-hub's
+        # Backbone does).
+        if keras.config.backend() == "torch" and not hasattr(self, "_initialized"):
+            return object.__setattr__(self, name, value)
+        return super().__setattr__(name, value)
+
     def get_config(self):
         # A reloaded encoder owns its embedding; the pretrainer re-ties them.
         return {

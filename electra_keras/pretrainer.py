@@ -1,10 +1,15 @@
-"""`ElectraPretrainer`: generator, discriminator and the ELECTRA training loop."""
+"""`ElectraPretrainer`: generator, discriminator and the ELECTRA training loop.
+
+One algorithm, two thin loops: `compute_objective` is written in `keras.ops`
+and runs on every Keras backend; `train_step` is a TensorFlow loop
+(GradientTape, `tf.distribute`) on the TensorFlow backend and a stateless
+JAX loop (`jax.value_and_grad`, `keras.distribution`) on the JAX backend.
+"""
 
 import dataclasses
 
 import keras
 import keras_hub
-import tensorflow as tf
 from keras import ops
 
 from electra_keras import objective
@@ -14,6 +19,10 @@ from electra_keras.modeling import ElectraEmbedding
 from electra_keras.modeling import ElectraEncoder
 from electra_keras.modeling import ReplacedTokenDetectionHead
 from electra_keras.modeling import activation_by_name
+
+BACKEND = keras.backend.backend()
+if BACKEND == "tensorflow":
+    import tensorflow as tf
 
 METRIC_NAMES = (
     "loss",
@@ -60,23 +69,30 @@ class BatchPairAUC(keras.metrics.Metric):
         self.pairs = self.add_variable((), initializer="zeros", name="pairs", aggregation="sum")
 
     def update_state(self, labels, logits, sample_weight=None):
-        logits = tf.reshape(tf.cast(logits, tf.float32), [-1])
-        labels = tf.reshape(tf.cast(labels, tf.float32), [-1])
+        logits = ops.reshape(ops.cast(logits, "float32"), [-1])
+        labels = ops.reshape(ops.cast(labels, "float32"), [-1])
         if sample_weight is not None:
-            keep = tf.reshape(sample_weight, [-1]) > 0
-            logits, labels = tf.boolean_mask(logits, keep), tf.boolean_mask(labels, keep)
-        ordered = tf.sort(logits)
-        lower = tf.cast(tf.searchsorted(ordered, logits, side="left"), tf.float32)
-        upper = tf.cast(tf.searchsorted(ordered, logits, side="right"), tf.float32)
+            # Excluded tokens rank above every kept one, so they change no
+            # kept token's rank (a fixed shape, unlike a boolean mask, which
+            # jit needs).
+            keep = ops.reshape(sample_weight, [-1]) > 0
+            logits = ops.where(keep, logits, float("inf"))
+            labels = labels * ops.cast(keep, "float32")
+            count = ops.sum(ops.cast(keep, "float32"))
+        else:
+            count = ops.cast(ops.size(labels), "float32")
+        ordered = ops.sort(logits)
+        lower = ops.cast(ops.searchsorted(ordered, logits, side="left"), "float32")
+        upper = ops.cast(ops.searchsorted(ordered, logits, side="right"), "float32")
         average_rank = (lower + upper + 1.0) / 2.0  # 1-based, ties averaged
-        positives = tf.reduce_sum(labels)
-        negatives = tf.cast(tf.size(labels), tf.float32) - positives
-        u_statistic = tf.reduce_sum(average_rank * labels) - positives * (positives + 1.0) / 2.0
+        positives = ops.sum(labels)
+        negatives = count - positives
+        u_statistic = ops.sum(average_rank * labels) - positives * (positives + 1.0) / 2.0
         self.ordered_pairs.assign_add(u_statistic)
         self.pairs.assign_add(positives * negatives)
 
     def result(self):
-        return tf.where(self.pairs > 0, self.ordered_pairs / tf.maximum(self.pairs, 1.0), 0.5)
+        return ops.where(self.pairs > 0, self.ordered_pairs / ops.maximum(self.pairs, 1.0), 0.5)
 
     def reset_state(self):
         self.ordered_pairs.assign(0.0)
@@ -223,6 +239,10 @@ class ElectraPretrainer(keras.Model):
         # Held-out only: how well p(replaced) ranks replaced above original
         # tokens, whatever the threshold.
         self.auc_tracker = BatchPairAUC(name="disc_auc")
+        if BACKEND == "jax":
+            # The masks' and samples' stream on JAX; its state is a
+            # non-trainable variable the stateless step carries.
+            self.noise_seed_generator = keras.random.SeedGenerator(seed, name="noise_seeds")
         self.built = True
         _distinct_dropout_per_replica(self)
 
@@ -244,18 +264,20 @@ class ElectraPretrainer(keras.Model):
     # --- The objective, in the paper's order ------------------------------
 
     def draw_noise(self, seed, batch_size, sequence_length, max_predictions):
-        """Uniform noise for one step from a stateless `[2]` int64 seed."""
-        select_seed, mask_seed, gumbel_seed = tf.unstack(
-            tf.random.experimental.stateless_split(seed, num=3)
+        """Uniform noise for one step from a stateless seed.
+
+        The seed is a `[2]` int64 tensor on TensorFlow and a `[2]` uint32 JAX
+        key on JAX; it is split three ways, one stream per use.
+        """
+        select, mask, gumbel = split_uniform(
+            seed,
+            [
+                (batch_size, sequence_length),
+                (batch_size, max_predictions),
+                (batch_size, max_predictions, self.model_config.vocabulary_size),
+            ],
         )
-        vocabulary_size = self.model_config.vocabulary_size
-        return {
-            "select": tf.random.stateless_uniform([batch_size, sequence_length], select_seed),
-            "mask": tf.random.stateless_uniform([batch_size, max_predictions], mask_seed),
-            "gumbel": tf.random.stateless_uniform(
-                [batch_size, max_predictions, vocabulary_size], gumbel_seed
-            ),
-        }
+        return {"select": select, "mask": mask, "gumbel": gumbel}
 
     def compute_objective(self, inputs, noise, training=False, denominators=None):
         """Runs masking, generator, sampling, discriminator and both losses.
@@ -347,7 +369,7 @@ class ElectraPretrainer(keras.Model):
     def metrics_from_statistics(self, statistics):
         """The reported metrics from a `[7]` vector of global statistics."""
         cfg = self.objective_config
-        total = dict(zip(_STATISTICS, tf.unstack(statistics)))
+        total = {name: statistics[i] for i, name in enumerate(_STATISTICS)}
         mlm = total["mlm_loss_sum"] / ops.maximum(total["mlm_count"], 1.0)
         disc = total["disc_loss_sum"] / ops.maximum(total["disc_count"], 1.0)
         return {
@@ -447,7 +469,17 @@ class ElectraPretrainer(keras.Model):
 
     # --- Keras training loop -----------------------------------------------
 
-    def train_step(self, data):
+    def train_step(self, *args):
+        # Keras calls `train_step(data)` on TensorFlow and the stateless
+        # `train_step(state, data)` on JAX.
+        if BACKEND == "jax":
+            return self._jax_train_step(*args)
+        if BACKEND != "tensorflow":
+            raise NotImplementedError(
+                f"ElectraPretrainer trains on the tensorflow and jax backends, not {BACKEND}; "
+                "compute_objective runs on every backend"
+            )
+        (data,) = args
         inputs = _unpack(data)
         seed = self._step_seed(self.optimizer.iterations, salt=1)
         gradients, statistics = self.compute_gradients(inputs, seed=seed)
@@ -455,23 +487,96 @@ class ElectraPretrainer(keras.Model):
         self.optimizer.apply(gradients, self.trainable_variables)
         return self._update_metrics(self.metrics_from_statistics(statistics))
 
-    def test_step(self, data):
+    def test_step(self, *args):
+        if BACKEND == "jax":
+            return self._jax_test_step(*args)
+        (data,) = args
         inputs = _unpack(data)
         results = self.compute_objective(inputs, self.evaluation_noise(inputs), training=False)
+        return self._evaluation_logs(inputs, results)
+
+    def _evaluation_logs(self, inputs, results):
         logits = ops.reshape(ops.cast(results["discriminator_logits"], "float32"), ops.shape(results["labels"]))
         self.auc_tracker.update_state(results["labels"], logits, ops.cast(inputs["padding_mask"], "float32"))
         logs = self._update_metrics(results["metrics"])
         auc = self.auc_tracker.result()
-        logs["disc_auc"] = ops.reshape(auc, [1]) if _in_multi_worker_mode(self.distribute_strategy) else auc
+        logs["disc_auc"] = ops.reshape(auc, [1]) if self._in_multi_worker_mode() else auc
         return logs
 
     def evaluation_noise(self, inputs):
         """The masks and noise `test_step` uses: a function of the data only,
         so that evaluations at different checkpoints score the same corruption."""
+        if BACKEND == "jax":
+            import jax
+            import jax.numpy as jnp
+
+            # uint32 wraps around like the int64 sum on TensorFlow overflows
+            # in practice never; a different but equally fixed function.
+            content = jnp.sum(inputs["token_ids"].astype(jnp.uint32) * jnp.uint32(7919))
+            content = content + jnp.sum(inputs["padding_mask"].astype(jnp.uint32))
+            key = jax.random.fold_in(jnp.array([self.seed, 2], dtype=jnp.uint32), content)
+            return self._noise_for(inputs, key)
         content = tf.reduce_sum(tf.cast(inputs["token_ids"], tf.int64) * 7919) + tf.cast(
             tf.reduce_sum(tf.cast(inputs["padding_mask"], tf.int64)), tf.int64
         )
         return self._noise_for(inputs, self._step_seed(content, salt=2))
+
+    # --- The JAX loop --------------------------------------------------------
+
+    def _jax_train_step(self, state, data):
+        """One stateless step: Keras' JAX trainer jits it and, under a
+        `keras.distribution.DataParallel`, shards the batch over devices.
+        Sums and counts are then global by construction, so nothing is
+        all-reduced by hand."""
+        import jax
+
+        trainable, non_trainable, optimizer_values, metric_values = state
+        if self.gradient_accumulation_steps > 1:
+            raise NotImplementedError(
+                "gradient_accumulation_steps > 1 runs on the tensorflow backend only"
+            )
+        inputs = _unpack(data)
+
+        def scaled_loss(trainable_values, non_trainable_values):
+            mapping = [*zip(self.trainable_variables, trainable_values)]
+            mapping += zip(self.non_trainable_variables, non_trainable_values)
+            with keras.StatelessScope(state_mapping=mapping) as scope:
+                noise = self._noise_for(inputs, self.noise_seed_generator.next())
+                results = self.compute_objective(inputs, noise, training=True)
+            updated = [scope.get_current_value(v) for v in self.non_trainable_variables]
+            with keras.StatelessScope(state_mapping=[*zip(self.optimizer.variables, optimizer_values)]):
+                loss = self.optimizer.scale_loss(results["loss"])
+            return loss, (results["statistics"], updated)
+
+        (_, (statistics, non_trainable)), gradients = jax.value_and_grad(scaled_loss, has_aux=True)(
+            trainable, non_trainable
+        )
+        if self.gradient_clip_norm:
+            with keras.StatelessScope(state_mapping=[*zip(self.optimizer.variables, optimizer_values)]):
+                threshold = self.gradient_clip_norm * self.optimizer.scale_loss(1.0)
+            gradients = clip_by_global_norm(gradients, threshold)
+        trainable, optimizer_values = self.optimizer.stateless_apply(optimizer_values, gradients, trainable)
+        logs, metric_values = self._jax_update_metrics(
+            metric_values, self.metrics_from_statistics(statistics)
+        )
+        return logs, (trainable, non_trainable, optimizer_values, metric_values)
+
+    def _jax_test_step(self, state, data):
+        trainable, non_trainable, metric_values = state
+        inputs = _unpack(data)
+        mapping = [*zip(self.trainable_variables, trainable), *zip(self.non_trainable_variables, non_trainable)]
+        mapping += zip(self.metrics_variables, metric_values)
+        with keras.StatelessScope(state_mapping=mapping) as scope:
+            results = self.compute_objective(inputs, self.evaluation_noise(inputs), training=False)
+            logs = self._evaluation_logs(inputs, results)
+        metric_values = [scope.get_current_value(v) for v in self.metrics_variables]
+        return logs, (trainable, non_trainable, metric_values)
+
+    def _jax_update_metrics(self, metric_values, values):
+        mapping = [*zip(self.metrics_variables, metric_values)]
+        with keras.StatelessScope(state_mapping=mapping) as scope:
+            logs = self._update_metrics(values)
+        return logs, [scope.get_current_value(v) for v in self.metrics_variables]
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         # Keras pulls a batch and reduces it across replicas to learn input
@@ -479,12 +584,18 @@ class ElectraPretrainer(keras.Model):
         # (keras-team/keras#20329). Every layer here is built in __init__,
         # so only the optimizer may be left to build.
         if self.optimizer is not None and not self.optimizer.built:
+            if BACKEND != "tensorflow":
+                self.optimizer.build(self.trainable_variables)
+                return
             with self.distribute_strategy.scope():
                 self.optimizer.build(self.trainable_variables)
 
     @property
     def metrics(self):
         return [*self.metric_trackers.values(), self.auc_tracker]
+
+    def _in_multi_worker_mode(self):
+        return BACKEND == "tensorflow" and _in_multi_worker_mode(self.distribute_strategy)
 
     def _noise_shape(self, inputs):
         sequence_length = inputs["token_ids"].shape[1]
@@ -497,7 +608,7 @@ class ElectraPretrainer(keras.Model):
 
     def _noise_for(self, inputs, seed):
         sequence_length, max_predictions = self._noise_shape(inputs)
-        return self.draw_noise(seed, tf.shape(inputs["token_ids"])[0], sequence_length, max_predictions)
+        return self.draw_noise(seed, ops.shape(inputs["token_ids"])[0], sequence_length, max_predictions)
 
     def _step_seed(self, counter, salt):
         context = tf.distribute.get_replica_context()
@@ -524,7 +635,7 @@ class ElectraPretrainer(keras.Model):
         for name, tracker in self.metric_trackers.items():
             tracker.update_state(values[name])
         results = {name: tracker.result() for name, tracker in self.metric_trackers.items()}
-        if _in_multi_worker_mode(self.distribute_strategy):
+        if self._in_multi_worker_mode():
             # Keras reduces logs across workers with a MEAN over axis 0, which
             # a scalar does not have (tensorflow/tensorflow#72388). The values
             # are already global, so one-element vectors reduce to themselves.
@@ -556,14 +667,51 @@ class ElectraPretrainer(keras.Model):
         return cls(**config)
 
 
+def split_uniform(seed, shapes):
+    """One U(0, 1) float32 tensor per shape, each from its own split of `seed`.
+
+    `seed` is a `[2]` int64 tensor (TensorFlow stateless seed) or a `[2]`
+    uint32 JAX key; the split is the backend's own, so a backend's noise is
+    reproducible from the seed (the backends' streams differ).
+
+    Example:
+    ```python
+    select, mask = split_uniform(seed, [(8, 128), (8, 19)])
+    ```
+    """
+    if BACKEND == "jax":
+        import jax
+
+        keys = jax.random.split(seed, len(shapes))
+        return [jax.random.uniform(key, tuple(shape)) for key, shape in zip(keys, shapes)]
+    seeds = tf.unstack(tf.random.experimental.stateless_split(seed, num=len(shapes)))
+    return [tf.random.stateless_uniform(list(shape), s) for s, shape in zip(seeds, shapes)]
+
+
+def clip_by_global_norm(gradients, threshold):
+    """Scales the whole list of gradients down to a global norm of `threshold`.
+
+    Example:
+    ```python
+    gradients = clip_by_global_norm(gradients, 1.0)
+    ```
+    """
+    squares = [ops.sum(ops.square(ops.cast(g, "float32"))) for g in gradients]
+    norm = ops.sqrt(ops.sum(ops.stack(squares)))
+    scale = threshold / ops.maximum(norm, threshold)
+    return [ops.cast(g * scale, g.dtype) for g in gradients]
+
+
 def _distinct_dropout_per_replica(model):
     """Gives every replica its own dropout masks (keras-team/keras#20611).
 
     A Keras `SeedGenerator`'s state is one mirrored variable, so under
     `tf.distribute` every replica draws the same dropout masks (checked:
     identical on two replicas). Each generator's draw is folded with the
-    replica id; on one device nothing changes.
+    replica id; on one device nothing changes. Only TensorFlow has replicas.
     """
+    if BACKEND != "tensorflow":
+        return
     for layer in model._flatten_layers():
         for generator in getattr(layer, "_seed_generators", []):
             if not getattr(generator, "_folds_replica_id", False):
@@ -584,12 +732,16 @@ def _replica_folded(next_seed):
 
 
 def _in_multi_worker_mode(strategy):
+    if BACKEND != "tensorflow":
+        return False
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return False
     return strategy.extended._in_multi_worker_mode()
 
 
 def _sum_over_replicas(value):
+    if BACKEND != "tensorflow":
+        return value
     context = tf.distribute.get_replica_context()
     if context is None or context.num_replicas_in_sync == 1:
         return value

@@ -1,0 +1,214 @@
+"""The same objective on every installed Keras backend, and the JAX loop.
+
+This process runs TensorFlow; JAX and PyTorch run in subprocesses (a
+process has one Keras backend). JAX runs with `import tensorflow` made to
+fail, as on an accelerator machine without TensorFlow.
+"""
+
+import importlib.util
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import electra_keras
+from conftest import MASK
+from conftest import TINY_MODEL
+from conftest import make_batch
+
+HELPERS = pathlib.Path(__file__).parent / "helpers"
+SPECIALS = [0, 2, 3, 4]
+NO_DROPOUT = {**TINY_MODEL, "dropout": 0.0}
+BACKENDS = [
+    pytest.param(name, marks=pytest.mark.skipif(
+        importlib.util.find_spec(module) is None, reason=f"{module} is not installed"))
+    for name, module in (("jax", "jax"), ("torch", "torch"))
+]
+
+
+def run_backend(backend, *arguments, timeout=600):
+    environment = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3",
+                   "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(pathlib.Path(__file__).parents[1])}
+    completed = subprocess.run(
+        [sys.executable, *map(str, arguments)], capture_output=True, text=True, env=environment,
+        timeout=timeout,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    return completed
+
+
+@pytest.fixture(scope="module")
+def tensorflow_step(tmp_path_factory):
+    """Weights, a batch and its noise, and this process's TensorFlow step."""
+    folder = tmp_path_factory.mktemp("backends")
+    model = electra_keras.ElectraPretrainer(NO_DROPOUT, {}, mask_token_id=MASK, special_token_ids=SPECIALS)
+    # Trained weights would do as well; random ones keep every term non-trivial.
+    weights = folder / "model.weights.h5"
+    model.save_weights(weights)
+    batch = make_batch(batch_size=4, length=24)
+    rng = np.random.default_rng(3)
+    max_predictions = model.objective_config.resolved_max_predictions(24)
+    noise = {
+        "select": rng.random((4, 24), dtype=np.float32),
+        "mask": rng.random((4, max_predictions), dtype=np.float32),
+        "gumbel": rng.random((4, max_predictions, TINY_MODEL["vocabulary_size"]), dtype=np.float32),
+    }
+    settings = {"model": NO_DROPOUT, "mask_token_id": MASK, "special_token_ids": SPECIALS}
+    inputs = folder / "inputs.npz"
+    np.savez(inputs, settings=json.dumps(settings), **batch, **{"noise_" + k: v for k, v in noise.items()})
+    reference = folder / "tensorflow.npz"
+    run_backend("tensorflow", HELPERS / "backend_step.py", weights, inputs, reference)
+    return folder, weights, inputs, dict(np.load(reference))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_one_step_gives_the_same_loss_and_gradients_as_tensorflow(backend, tensorflow_step):
+    folder, weights, inputs, reference = tensorflow_step
+    output = folder / f"{backend}.npz"
+    extra = ["--no-tensorflow"] if backend == "jax" else []
+    run_backend(backend, HELPERS / "backend_step.py", weights, inputs, output, *extra)
+    other = dict(np.load(output))
+    assert str(other["backend"]) == backend
+    if backend == "jax":
+        assert not other["tensorflow_loaded"]
+    # Same masks and samples: the corrupted input is identical, token for token.
+    np.testing.assert_array_equal(other["corrupted_ids"], reference["corrupted_ids"])
+    assert reference["statistics"][6] > 0  # some tokens were replaced
+    for name in ("loss", "mlm_loss", "disc_loss"):
+        np.testing.assert_allclose(other[name], reference[name], rtol=1e-5, err_msg=name)
+    np.testing.assert_allclose(other["statistics"], reference["statistics"], rtol=1e-5)
+    gradient_names = sorted(k for k in reference if k.startswith("grad:"))
+    assert gradient_names == sorted(k for k in other if k.startswith("grad:"))
+    assert len(gradient_names) > 20
+    for name in gradient_names:
+        scale = max(np.abs(reference[name]).max(), 1e-6)
+        np.testing.assert_allclose(other[name], reference[name], rtol=1e-4, atol=1e-5 * scale, err_msg=name)
+    # The shared embedding gets gradient from both the generator and the discriminator.
+    embedding = [n for n in gradient_names if "token_embedding" in n]
+    assert embedding and np.abs(reference[embedding[0]]).max() > 0
+
+
+def test_auc_metric_matches_the_pairwise_definition_with_excluded_tokens():
+    from electra_keras.pretrainer import BatchPairAUC
+
+    rng = np.random.default_rng(0)
+    logits = np.round(rng.normal(size=(3, 10)), 1).astype("float32")  # ties included
+    labels = (rng.random((3, 10)) < 0.3).astype("float32")
+    keep = (rng.random((3, 10)) < 0.8).astype("float32")
+    metric = BatchPairAUC()
+    metric.update_state(labels, logits, sample_weight=keep)
+    kept = keep.ravel() > 0
+    positive, negative = logits.ravel()[kept & (labels.ravel() > 0)], logits.ravel()[kept & (labels.ravel() == 0)]
+    wins = (positive[:, None] > negative[None, :]).sum() + 0.5 * (positive[:, None] == negative[None, :]).sum()
+    np.testing.assert_allclose(float(metric.result()), wins / (len(positive) * len(negative)), rtol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def built_dataset(tmp_path_factory):
+    import gzip
+
+    from electra_keras import data
+    from electra_keras.dataset_builder import BuildSettings
+    from electra_keras.dataset_builder import build_dataset
+
+    folder = tmp_path_factory.mktemp("built")
+    with gzip.open(data.DEFAULT_CORPUS[0], "rt", encoding="utf-8") as file:
+        lines = file.read().splitlines()[:1500]
+    corpus = folder / "corpus.txt"
+    corpus.write_text("\n".join(lines), encoding="utf-8")
+    settings = BuildSettings(sequence_length=32, examples_per_shard=100, eval_fraction=0.1)
+    build_dataset([corpus], folder / "built", data.DEFAULT_VOCABULARY, settings)
+    return folder / "built"
+
+
+def test_numpy_reader_gives_exactly_the_examples_tf_data_gives(built_dataset):
+    from electra_keras import data
+    from electra_keras import numpy_data
+
+    for split in ("train", "eval"):
+        from_tf = [
+            (tuple(t), tuple(s), tuple(p))
+            for batch in data.make_tfrecord_dataset(built_dataset, 1, split=split, shuffle=False, repeat=False)
+            for t, s, p in zip(*(batch[k].numpy().tolist() for k in ("token_ids", "segment_ids", "padding_mask")))
+        ]
+        from_numpy = [
+            (tuple(t), tuple(s), tuple(p))
+            for (batch,) in numpy_data.numpy_tfrecord_batches(built_dataset, 1, split=split, shuffle=False, repeat=False)
+            for t, s, p in zip(*(batch[k].tolist() for k in ("token_ids", "segment_ids", "padding_mask")))
+        ]
+        assert len(from_tf) > 16
+        # tf.data interleaves shards even unshuffled: compare as multisets.
+        assert sorted(from_numpy) == sorted(from_tf)
+
+
+def test_numpy_shuffled_batches_cover_every_example_once_per_pass(built_dataset):
+    from electra_keras import numpy_data
+
+    plain = numpy_data.numpy_tfrecord_batches(built_dataset, 8, shuffle=False, repeat=False)
+    shuffled = numpy_data.numpy_tfrecord_batches(built_dataset, 8, shuffle=True, repeat=False, shuffle_buffer=50)
+    rows = lambda batches: [tuple(r) for (b,) in batches for r in b["token_ids"].tolist()]  # noqa: E731
+    plain_rows, shuffled_rows = rows(plain), rows(shuffled)
+    assert sorted(shuffled_rows) == sorted(plain_rows) and shuffled_rows != plain_rows
+
+
+def test_a_truncated_shard_is_an_error_naming_the_file(built_dataset, tmp_path):
+    import gzip
+    import shutil
+
+    from electra_keras import numpy_data
+
+    shard = sorted(built_dataset.glob("train-*.tfrecord.gz"))[0]
+    raw = gzip.decompress(shard.read_bytes())
+    broken = tmp_path / shard.name
+    broken.write_bytes(gzip.compress(raw[: len(raw) - 7]))
+    with pytest.raises(numpy_data.RecordError, match=f"{broken.name}: record .* truncated"):
+        numpy_data.read_shard(broken, 32)
+    corrupted = tmp_path / "corrupted.tfrecord.gz"
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    corrupted.write_bytes(bytes(data))
+    with pytest.raises(numpy_data.RecordError, match="corrupted.tfrecord.gz"):
+        numpy_data.read_shard(corrupted, 32)
+    del shutil
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
+def test_jax_fit_without_tensorflow_trains_and_its_weights_serve_on_tensorflow(built_dataset, tmp_path):
+    run_backend("jax", HELPERS / "jax_train.py", built_dataset, tmp_path / "one", "--steps", "30")
+    result = json.loads((tmp_path / "one" / "history.json").read_text())
+    assert not result["tensorflow_loaded"]
+    train, evaluation = result["train"], result["eval"]
+    assert train["disc_loss"][-1] < 0.6 < train["disc_loss"][0] + 0.1  # left ln 2, the start
+    assert train["mlm_loss"][-1] < np.log(8000) and 0.05 < train["replaced_fraction"][-1] < 0.2
+    assert set(evaluation) >= {"loss", "disc_auc", "gen_accuracy"} and np.isfinite(evaluation["loss"])
+
+    # The weights JAX trained load on TensorFlow and give the logits JAX gave.
+    from electra_keras.dataset_builder import read_manifest
+
+    vocabulary = read_manifest(built_dataset)["vocabulary_size"]
+    tensorflow_model = electra_keras.ElectraPretrainer(
+        {**NO_DROPOUT, "vocabulary_size": vocabulary}, {}, mask_token_id=4, special_token_ids=SPECIALS,
+    )
+    tensorflow_model.load_weights(tmp_path / "one" / "final.weights.h5")
+    probe = dict(np.load(tmp_path / "one" / "probe.npz"))
+    jax_logits = probe.pop("logits")
+    assert np.abs(jax_logits).max() > 0.1
+    np.testing.assert_allclose(np.asarray(tensorflow_model(probe)), jax_logits, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
+def test_jax_data_parallel_over_two_devices_matches_one_device(built_dataset, tmp_path):
+    run_backend("jax", HELPERS / "jax_train.py", built_dataset, tmp_path / "single", "--steps", "10")
+    run_backend("jax", HELPERS / "jax_train.py", built_dataset, tmp_path / "sharded", "--steps", "10",
+                "--devices", "2")
+    single = json.loads((tmp_path / "single" / "history.json").read_text())
+    sharded = json.loads((tmp_path / "sharded" / "history.json").read_text())
+    assert single["devices"] == 1 and sharded["devices"] == 2
+    # Same global batch, masks and samples: sharding changes only the order of sums.
+    for name in ("loss", "mlm_loss", "disc_loss", "replaced_fraction"):
+        np.testing.assert_allclose(sharded["train"][name], single["train"][name], rtol=1e-4, err_msg=name)
+    np.testing.assert_allclose(sharded["eval"]["loss"], single["eval"]["loss"], rtol=1e-4)
