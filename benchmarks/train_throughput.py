@@ -11,6 +11,23 @@ at the same sizes on the same machine, in one command:
   `ElectraForPreTraining` with tied embeddings, the generator's logits over
   every position, Gumbel sampling at the masked ones, `torch.optim.AdamW`.
 
+- `electra_keras_jax`: the same `ElectraPretrainer` on Keras' JAX backend
+  (its stateless JAX `train_step`, jitted by `fit`), data-parallel over
+  every local accelerator through `keras.distribution.DataParallel`.
+
+`--backend jax,tensorflow,torch-reference` picks implementations by backend
+(`tensorflow` is `electra_keras`, `torch-reference` is `hf_pytorch`).
+
+Every row also gives sequences/s, the model FLOPs per token (the same count
+for every implementation: `electra_keras.flops`, the useful work of the
+objective with the MLM head at the masked positions only, 3x forward for
+training) and the model FLOPs utilisation (MFU) against the device's peak.
+The peak assumed is printed and written with its source: NVIDIA's datasheet
+figures (dense, no sparsity; float32 on TF32 tensor cores, which JAX uses by
+default) for known GPUs; for a CPU, cores x clock x
+FLOPs per cycle (64 fp32 with two AVX-512 FMA ports, 32 with AVX2; bf16
+with AMX 1024, Intel's per-core figure). `--peak-tflops` overrides it.
+
 `--matrix` adds electra_keras variants measured in the same command:
 `bf16` (mixed_bfloat16), `xla` (jit_compile), `2_devices` (MirroredStrategy
 over two logical CPU devices: the replication overhead, since they share the
@@ -58,6 +75,54 @@ VARIANTS = {
     "accumulate_4": {"accumulation": 4},
 }
 MATRIX = ["electra_keras", "bf16", "xla", "2_devices", "accumulate_4", "hf_pytorch"]
+BACKENDS = {"tensorflow": "electra_keras", "jax": "electra_keras_jax", "torch-reference": "hf_pytorch"}
+
+# Dense (no sparsity) peak TFLOP/s from NVIDIA's datasheets: (float32 as JAX
+# runs it by default, on TF32 tensor cores where the GPU has them; bfloat16
+# tensor cores). V100 and T4 have neither TF32 nor bf16: fp32 and fp16.
+# Matched in order, so the longer names come first (A100 before A10).
+GPU_PEAK_TFLOPS = {
+    "H100 PCIe": (378.0, 756.0),
+    "H100": (494.7, 989.4),  # SXM ("NVIDIA H100 80GB HBM3")
+    "A100": (156.0, 312.0),
+    "L40S": (183.0, 362.0),
+    "L4": (60.0, 121.0),
+    "A10": (62.5, 125.0),
+    "V100": (15.7, 125.0),
+    "T4": (8.1, 65.0),
+}
+
+
+def device_peak(precision, device_kind=None):
+    """(peak FLOP/s, description) of the device running a measurement."""
+    low_precision = precision != "float32"
+    if device_kind and device_kind != "cpu":
+        for name, (fp32, bf16) in GPU_PEAK_TFLOPS.items():
+            if name.lower() in device_kind.lower():
+                value = bf16 if low_precision else fp32
+                return value * 1e12, f"{device_kind}: {value} TFLOP/s ({'bf16' if low_precision else 'fp32/TF32'}), NVIDIA datasheet, dense"
+        return None, f"{device_kind}: peak unknown (pass --peak-tflops)"
+    cores = os.cpu_count()
+    flags, megahertz = "", None
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("flags") and not flags:
+                    flags = line
+                if line.startswith("cpu MHz") and megahertz is None:
+                    megahertz = float(line.split(":")[1])
+    except OSError:
+        pass
+    if megahertz is None:
+        return None, "CPU clock unknown (pass --peak-tflops)"
+    if low_precision and "amx_bf16" in flags:
+        per_cycle, unit = 1024, "bf16 AMX"
+    elif "avx512f" in flags:
+        per_cycle, unit = 64, "fp32 AVX-512, 2 FMA ports"
+    else:
+        per_cycle, unit = 32, "fp32 AVX2 FMA"
+    peak = cores * megahertz * 1e6 * per_cycle
+    return peak, f"CPU: {cores} cores x {megahertz:.0f} MHz x {per_cycle} FLOP/cycle ({unit}) = {peak / 1e12:.2f} TFLOP/s"
 
 
 def run_electra_keras(args, variant="electra_keras"):
@@ -106,6 +171,46 @@ def run_electra_keras(args, variant="electra_keras"):
         logs = train_function(iterator)
     float(logs["loss"])
     return time.perf_counter() - start
+
+
+def run_electra_keras_jax(args, variant=None):
+    os.environ["KERAS_BACKEND"] = "jax"
+    import jax
+    import keras
+    import numpy as np
+
+    from electra_keras.optimization import build_optimizer
+    from electra_keras.pretrainer import ElectraPretrainer
+
+    devices = jax.devices()
+    if len(devices) > 1:
+        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+    config = model_sizes(args.config)
+    config.model.vocabulary_size = args.vocabulary_size
+    pretrainer = ElectraPretrainer(
+        config.model, config.objective, mask_token_id=4, special_token_ids=[0, 2, 3, 4],
+        dtype=args.precision,
+    )
+    pretrainer.compile(optimizer=build_optimizer(config.optimizer, 1000))
+    batch = synthetic_batch(np, args.batch_size, args.sequence_length, args.vocabulary_size)
+
+    def batches():
+        while True:
+            yield (batch,)
+
+    # The first fit compiles; the timed one reuses the jitted step.
+    pretrainer.fit(batches(), steps_per_epoch=max(args.warmup, 1), epochs=1, verbose=0)
+    start = time.perf_counter()
+    pretrainer.fit(batches(), steps_per_epoch=args.steps, epochs=1, verbose=0)
+    seconds = time.perf_counter() - start
+    device = devices[0]
+    stats = device.memory_stats() if device.platform != "cpu" else None
+    return {
+        "seconds": seconds,
+        "device_kind": "cpu" if device.platform == "cpu" else device.device_kind,
+        "devices": len(devices),
+        "device_peak_memory_mb": stats["peak_bytes_in_use"] / 2**20 if stats else None,
+    }
 
 
 def run_hf_pytorch(args, variant=None):
@@ -199,6 +304,16 @@ def run_hf_pytorch(args, variant=None):
     return time.perf_counter() - start
 
 
+def model_flops_per_token(args):
+    from electra_keras.flops import pretraining_flops_per_sequence
+
+    config = model_sizes(args.config)
+    config.model.vocabulary_size = args.vocabulary_size
+    predictions = config.objective.resolved_max_predictions(args.sequence_length)
+    flops = pretraining_flops_per_sequence(config.model, args.sequence_length, predictions)
+    return flops.total / args.sequence_length
+
+
 def synthetic_batch(np, batch_size, sequence_length, vocabulary_size):
     """Random tokens framed like packed data: [CLS] A [SEP] B [SEP]."""
     rng = np.random.default_rng(0)
@@ -218,6 +333,7 @@ def synthetic_batch(np, batch_size, sequence_length, vocabulary_size):
 
 IMPLEMENTATIONS = {
     **{name: (lambda args, name=name: run_electra_keras(args, name)) for name in VARIANTS},
+    "electra_keras_jax": run_electra_keras_jax,
     "hf_pytorch": run_hf_pytorch,
 }
 
@@ -245,6 +361,10 @@ def parse_args(argv=None):
         "--implementations", default="electra_keras,hf_pytorch",
         help="comma-separated subset of " + ",".join(IMPLEMENTATIONS),
     )
+    parser.add_argument(
+        "--backend", help="comma-separated subset of " + ",".join(BACKENDS) + " (overrides --implementations)"
+    )
+    parser.add_argument("--peak-tflops", type=float, help="the device's peak, instead of the assumed one")
     parser.add_argument("--matrix", action="store_true", help="all of: " + ",".join(MATRIX))
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "train_throughput.json"))
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -254,25 +374,48 @@ def parse_args(argv=None):
 def main():
     args = parse_args()
     if args.worker:
-        seconds = IMPLEMENTATIONS[args.worker](args)
-        print(json.dumps({"seconds": seconds, "peak_memory_mb": peak_memory_mb()}))
+        measured = IMPLEMENTATIONS[args.worker](args)
+        if not isinstance(measured, dict):
+            measured = {"seconds": measured}
+        print(json.dumps({**measured, "peak_memory_mb": peak_memory_mb()}))
         return
-    names = MATRIX if args.matrix else args.implementations.split(",")
+    if args.backend:
+        unknown = set(args.backend.split(",")) - set(BACKENDS)
+        if unknown:
+            sys.exit(f"unknown backends {sorted(unknown)}; choose from {','.join(BACKENDS)}")
+        names = [BACKENDS[b] for b in args.backend.split(",")]
+    else:
+        names = MATRIX if args.matrix else args.implementations.split(",")
     unknown = set(names) - set(IMPLEMENTATIONS)
     if unknown:
         sys.exit(f"unknown implementations {sorted(unknown)}; choose from {','.join(IMPLEMENTATIONS)}")
     results = harness.run_workers(__file__, names, args.rounds)
     tokens = args.batch_size * args.sequence_length * args.steps
+    flops_per_token = model_flops_per_token(args)
     rows = []
     for name in names:
         seconds = [r["seconds"] for r in results[name]]
         median = statistics.median(seconds)
+        precision = VARIANTS.get(name, {}).get("precision", args.precision)
+        if name == "hf_pytorch":
+            precision = "float32"
+        peak, peak_source = device_peak(precision, results[name][0].get("device_kind"))
+        if args.peak_tflops:
+            peak, peak_source = args.peak_tflops * 1e12, f"--peak-tflops {args.peak_tflops}"
+        achieved = tokens / median * flops_per_token
         rows.append(
             {
                 "implementation": name,
+                "precision": precision,
                 "tokens_per_second": tokens / median,
+                "sequences_per_second": tokens / median / args.sequence_length,
                 "step_seconds": median / args.steps,
+                "model_flops_per_token": flops_per_token,
+                "achieved_tflops": achieved / 1e12,
+                "mfu": achieved / peak if peak else None,
+                "peak_assumed": peak_source,
                 "peak_memory_mb": max(r["peak_memory_mb"] for r in results[name]),
+                "device_peak_memory_mb": results[name][0].get("device_peak_memory_mb"),
                 "all_round_seconds": seconds,
             }
         )
@@ -282,18 +425,24 @@ def main():
         f"config={args.config} batch={args.batch_size} seq={args.sequence_length} "
         f"steps={args.steps} rounds={args.rounds} cpus={os.cpu_count()}"
     )
+    print(f"model FLOPs per token (training): {flops_per_token / 1e6:.1f} MFLOP")
+    for peak_source in dict.fromkeys(row["peak_assumed"] for row in rows):
+        print(f"peak assumed: {peak_source}")
     print(
-        f"{'implementation':<16}{'tokens/s':>12}{'s/step':>10}{'peak MB':>10}"
-        f"{'vs electra_keras':>18}{'vs hf_pytorch':>15}"
+        f"{'implementation':<18}{'tokens/s':>10}{'seq/s':>8}{'s/step':>9}{'TFLOP/s':>9}{'MFU':>7}"
+        f"{'peak MB':>9}{'vs electra_keras':>18}{'vs hf_pytorch':>15}"
     )
     for row in rows:
         ratio = row["tokens_per_second"] / baseline["tokens_per_second"] if baseline else float("nan")
         own = row["tokens_per_second"] / keras_fp32["tokens_per_second"] if keras_fp32 else float("nan")
         row["speedup_vs_hf_pytorch"] = ratio
         row["speedup_vs_electra_keras"] = own
+        mfu = f"{100 * row['mfu']:.1f}%" if row["mfu"] is not None else "?"
+        memory = row["device_peak_memory_mb"] or row["peak_memory_mb"]
         print(
-            f"{row['implementation']:<16}{row['tokens_per_second']:>12.0f}"
-            f"{row['step_seconds']:>10.3f}{row['peak_memory_mb']:>10.0f}{own:>17.2f}x{ratio:>14.2f}x"
+            f"{row['implementation']:<18}{row['tokens_per_second']:>10.0f}{row['sequences_per_second']:>8.1f}"
+            f"{row['step_seconds']:>9.3f}{row['achieved_tflops']:>9.3f}{mfu:>7}"
+            f"{memory:>9.0f}{own:>17.2f}x{ratio:>14.2f}x"
         )
     harness.write_json(args.output, {"arguments": vars(args), "results": rows})
 

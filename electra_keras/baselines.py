@@ -19,11 +19,11 @@ from electra_keras.modeling import ElectraEmbedding
 from electra_keras.modeling import ElectraEncoder
 from electra_keras.modeling import activation_by_name
 from electra_keras.pretrainer import ElectraPretrainer
+from electra_keras.pretrainer import _add_noise_seed_generator
 from electra_keras.pretrainer import _as_config
 from electra_keras.pretrainer import _distinct_dropout_per_replica
 from electra_keras.pretrainer import _STATISTICS
 from electra_keras.pretrainer import _sum_over_replicas
-from electra_keras.pretrainer import _unpack
 from electra_keras.pretrainer import split_uniform
 
 MLM_METRIC_NAMES = ("loss", "mlm_loss", "gen_accuracy")
@@ -118,6 +118,7 @@ class MaskedLMPretrainer(ElectraPretrainer):
         )
         self.mlm_head.build((None, None, m.hidden_size), (None, None))
         self.metric_trackers = {name: keras.metrics.Mean(name=name) for name in MLM_METRIC_NAMES}
+        _add_noise_seed_generator(self, seed)
         self.built = True
         _distinct_dropout_per_replica(self)
 
@@ -196,9 +197,7 @@ class MaskedLMPretrainer(ElectraPretrainer):
             "gen_accuracy": total["gen_correct"] / ops.maximum(total["mlm_count"], 1.0),
         }
 
-    def test_step(self, data):
-        inputs = _unpack(data)
-        results = self.compute_objective(inputs, self.evaluation_noise(inputs), training=False)
+    def _evaluation_logs(self, inputs, results):
         return self._update_metrics(results["metrics"])
 
     @property

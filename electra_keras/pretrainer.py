@@ -239,10 +239,7 @@ class ElectraPretrainer(keras.Model):
         # Held-out only: how well p(replaced) ranks replaced above original
         # tokens, whatever the threshold.
         self.auc_tracker = BatchPairAUC(name="disc_auc")
-        if BACKEND == "jax":
-            # The masks' and samples' stream on JAX; its state is a
-            # non-trainable variable the stateless step carries.
-            self.noise_seed_generator = keras.random.SeedGenerator(seed, name="noise_seeds")
+        _add_noise_seed_generator(self, seed)
         self.built = True
         _distinct_dropout_per_replica(self)
 
@@ -700,6 +697,14 @@ def clip_by_global_norm(gradients, threshold):
     norm = ops.sqrt(ops.sum(ops.stack(squares)))
     scale = threshold / ops.maximum(norm, threshold)
     return [ops.cast(g * scale, g.dtype) for g in gradients]
+
+
+def _add_noise_seed_generator(model, seed):
+    """The masks' and samples' stream on JAX: a `SeedGenerator` whose state
+    is a non-trainable variable the stateless step carries. TensorFlow steps
+    derive theirs from the optimizer step instead (see `_step_seed`)."""
+    if BACKEND == "jax":
+        model.noise_seed_generator = keras.random.SeedGenerator(int(seed), name="noise_seeds")
 
 
 def _distinct_dropout_per_replica(model):

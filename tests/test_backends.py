@@ -182,7 +182,7 @@ def test_jax_fit_without_tensorflow_trains_and_its_weights_serve_on_tensorflow(b
     result = json.loads((tmp_path / "one" / "history.json").read_text())
     assert not result["tensorflow_loaded"]
     train, evaluation = result["train"], result["eval"]
-    assert train["disc_loss"][-1] < 0.6 < train["disc_loss"][0] + 0.1  # left ln 2, the start
+    assert train["disc_loss"][-1] < train["disc_loss"][0] < 0.7  # down from ln 2, the start
     assert train["mlm_loss"][-1] < np.log(8000) and 0.05 < train["replaced_fraction"][-1] < 0.2
     assert set(evaluation) >= {"loss", "disc_auc", "gen_accuracy"} and np.isfinite(evaluation["loss"])
 
@@ -212,3 +212,45 @@ def test_jax_data_parallel_over_two_devices_matches_one_device(built_dataset, tm
     for name in ("loss", "mlm_loss", "disc_loss", "replaced_fraction"):
         np.testing.assert_allclose(sharded["train"][name], single["train"][name], rtol=1e-4, err_msg=name)
     np.testing.assert_allclose(sharded["eval"]["loss"], single["eval"]["loss"], rtol=1e-4)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
+def test_readme_jax_example_runs_as_written_without_tensorflow(built_dataset, tmp_path):
+    import re
+
+    root = pathlib.Path(__file__).parents[1]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Other Keras backends", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    # Same code, a tiny model and two steps.
+    replacements = {
+        '"configs/small.yaml"': repr(str(root / "configs" / "tiny.yaml")),
+        '"data/built"': repr(str(built_dataset)),
+        "batch_size=128": "batch_size=8",
+        "steps_per_epoch=10000)": "steps_per_epoch=2)",
+    }
+    for old, new in replacements.items():
+        assert old in code, old
+        code = code.replace(old, new)
+    script = tmp_path / "example.py"
+    script.write_text(
+        "import sys\nsys.modules['tensorflow'] = None\n" + code
+        + "\nassert int(pretrainer.optimizer.iterations) == 2\n",
+        encoding="utf-8",
+    )
+    environment = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(root)}
+    completed = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True,
+                               env=environment, timeout=600)
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    assert (tmp_path / "electra.weights.h5").exists()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
+def test_jax_trains_the_masked_lm_baseline_with_the_same_loop(built_dataset, tmp_path):
+    run_backend("jax", HELPERS / "jax_train.py", built_dataset, tmp_path / "mlm", "--steps", "30",
+                "--objective", "mlm")
+    result = json.loads((tmp_path / "mlm" / "history.json").read_text())
+    assert set(result["train"]) == {"loss", "mlm_loss", "gen_accuracy"}
+    assert set(result["eval"]) == {"loss", "mlm_loss", "gen_accuracy"}
+    mlm_loss = result["train"]["mlm_loss"]
+    assert mlm_loss[-1] < mlm_loss[0] < np.log(8000) + 0.5  # it learns from the ~15% masked

@@ -1,6 +1,7 @@
 """Trains the tests' tiny pretrainer with `fit` on JAX, without TensorFlow.
 
 Usage: python jax_train.py DATA_DIR OUTPUT_DIR --steps N [--devices K] [--initial W.weights.h5]
+                          [--objective electra|mlm]
 
 Reads a built dataset through `electra_keras.numpy_data`, trains with
 `keras.distribution.DataParallel` over K devices when K > 1 (CPU devices
@@ -24,6 +25,7 @@ parser.add_argument("--steps", type=int, default=20)
 parser.add_argument("--devices", type=int, default=1)
 parser.add_argument("--initial")
 parser.add_argument("--batch-size", type=int, default=8)
+parser.add_argument("--objective", choices=["electra", "mlm"], default="electra")
 args = parser.parse_args()
 if args.devices > 1:
     os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={args.devices}"
@@ -51,14 +53,16 @@ model_config = {
 }
 vocabulary = (pathlib.Path(args.data_dir) / "vocab.txt").read_text(encoding="utf-8").splitlines()
 specials = [vocabulary.index(token) for token in ("[PAD]", "[CLS]", "[SEP]", "[MASK]")]
-pretrainer = electra_keras.ElectraPretrainer(
+model_class = electra_keras.ElectraPretrainer if args.objective == "electra" else electra_keras.MaskedLMPretrainer
+pretrainer = model_class(
     model_config, {}, mask_token_id=vocabulary.index("[MASK]"), special_token_ids=specials, seed=7,
 )
 if args.initial:
     pretrainer.load_weights(args.initial)
 pretrainer.compile(optimizer=keras.optimizers.AdamW(2e-3, weight_decay=0.01))
 train = numpy_data.numpy_tfrecord_batches(args.data_dir, args.batch_size, shuffle=False)
-history = pretrainer.fit(train, steps_per_epoch=args.steps, epochs=1, verbose=0)
+# Three epochs, so the history shows the losses move.
+history = pretrainer.fit(train, steps_per_epoch=max(args.steps // 3, 1), epochs=3, verbose=0)
 evaluation = pretrainer.evaluate(
     numpy_data.numpy_tfrecord_batches(args.data_dir, args.batch_size, split="eval", shuffle=False, repeat=False),
     verbose=0, return_dict=True,
