@@ -507,8 +507,8 @@ class ElectraPretrainer(keras.Model):
             import jax
             import jax.numpy as jnp
 
-            # uint32 wraps around like the int64 sum on TensorFlow overflows
-            # in practice never; a different but equally fixed function.
+            # A content hash in uint32 (JAX has no int64 by default): fixed
+            # by the batch like TensorFlow's, though not the same function.
             content = jnp.sum(inputs["token_ids"].astype(jnp.uint32) * jnp.uint32(7919))
             content = content + jnp.sum(inputs["padding_mask"].astype(jnp.uint32))
             key = jax.random.fold_in(jnp.array([self.seed, 2], dtype=jnp.uint32), content)
@@ -524,32 +524,55 @@ class ElectraPretrainer(keras.Model):
         """One stateless step: Keras' JAX trainer jits it and, under a
         `keras.distribution.DataParallel`, shards the batch over devices.
         Sums and counts are then global by construction, so nothing is
-        all-reduced by hand."""
+        all-reduced by hand. With gradient accumulation the micro-batches
+        run one after another in a `jax.lax.scan`, each loss divided by the
+        whole batch's counts, as the TensorFlow loop does."""
         import jax
 
         trainable, non_trainable, optimizer_values, metric_values = state
-        if self.gradient_accumulation_steps > 1:
-            raise NotImplementedError(
-                "gradient_accumulation_steps > 1 runs on the tensorflow backend only"
-            )
-        inputs = _unpack(data)
+        inputs = {k: v for k, v in _unpack(data).items() if k in _INPUT_KEYS}
+        optimizer_mapping = [*zip(self.optimizer.variables, optimizer_values)]
 
-        def scaled_loss(trainable_values, non_trainable_values):
+        def scaled_loss(trainable_values, non_trainable_values, batch, denominators):
             mapping = [*zip(self.trainable_variables, trainable_values)]
             mapping += zip(self.non_trainable_variables, non_trainable_values)
             with keras.StatelessScope(state_mapping=mapping) as scope:
-                noise = self._noise_for(inputs, self.noise_seed_generator.next())
-                results = self.compute_objective(inputs, noise, training=True)
+                noise = self._noise_for(batch, self.noise_seed_generator.next())
+                results = self.compute_objective(batch, noise, training=True, denominators=denominators)
             updated = [scope.get_current_value(v) for v in self.non_trainable_variables]
-            with keras.StatelessScope(state_mapping=[*zip(self.optimizer.variables, optimizer_values)]):
+            with keras.StatelessScope(state_mapping=optimizer_mapping):
                 loss = self.optimizer.scale_loss(results["loss"])
             return loss, (results["statistics"], updated)
 
-        (_, (statistics, non_trainable)), gradients = jax.value_and_grad(scaled_loss, has_aux=True)(
-            trainable, non_trainable
-        )
+        gradient_of = jax.value_and_grad(scaled_loss, has_aux=True)
+        steps = self.gradient_accumulation_steps
+        _, max_predictions = self._noise_shape(inputs)
+        denominators = self.count_targets(inputs, max_predictions)
+        if steps == 1:
+            (_, (statistics, non_trainable)), gradients = gradient_of(
+                trainable, non_trainable, inputs, denominators
+            )
+        else:
+            batch_size = inputs["token_ids"].shape[0]
+            if batch_size % steps:
+                raise ValueError(
+                    f"gradient_accumulation_steps={steps} does not divide the batch of {batch_size} examples"
+                )
+            micro_batches = {k: ops.reshape(v, (steps, -1, *v.shape[1:])) for k, v in inputs.items()}
+
+            def accumulate(carry, micro):
+                gradient_sums, statistics, non_trainable_values = carry
+                (_, (micro_statistics, non_trainable_values)), gradients = gradient_of(
+                    trainable, non_trainable_values, micro, denominators
+                )
+                gradient_sums = [s + g for s, g in zip(gradient_sums, gradients)]
+                return (gradient_sums, statistics + micro_statistics, non_trainable_values), None
+
+            zeros = [ops.zeros(v.shape, v.dtype) for v in self.trainable_variables]
+            initial = (zeros, ops.zeros([len(_STATISTICS)]), non_trainable)
+            (gradients, statistics, non_trainable), _ = jax.lax.scan(accumulate, initial, micro_batches)
         if self.gradient_clip_norm:
-            with keras.StatelessScope(state_mapping=[*zip(self.optimizer.variables, optimizer_values)]):
+            with keras.StatelessScope(state_mapping=optimizer_mapping):
                 threshold = self.gradient_clip_norm * self.optimizer.scale_loss(1.0)
             gradients = clip_by_global_norm(gradients, threshold)
         trainable, optimizer_values = self.optimizer.stateless_apply(optimizer_values, gradients, trainable)

@@ -254,3 +254,18 @@ def test_jax_trains_the_masked_lm_baseline_with_the_same_loop(built_dataset, tmp
     assert set(result["eval"]) == {"loss", "mlm_loss", "gen_accuracy"}
     mlm_loss = result["train"]["mlm_loss"]
     assert mlm_loss[-1] < mlm_loss[0] < np.log(8000) + 0.5  # it learns from the ~15% masked
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
+def test_jax_gradient_accumulation_gives_the_whole_batch_update(built_dataset, tmp_path):
+    for accumulate in (1, 2):
+        run_backend("jax", HELPERS / "jax_train.py", built_dataset, tmp_path / f"k{accumulate}", "--steps", "3",
+                    "--accumulate", str(accumulate), "--row-noise")
+    whole = json.loads((tmp_path / "k1" / "history.json").read_text())
+    accumulated = json.loads((tmp_path / "k2" / "history.json").read_text())
+    for name in ("loss", "mlm_loss", "disc_loss", "gen_accuracy", "replaced_fraction"):
+        np.testing.assert_allclose(accumulated["train"][name], whole["train"][name], rtol=1e-5, err_msg=name)
+    models = [list(np.load(tmp_path / f"k{k}" / "final_weights.npz").values()) for k in (1, 2)]
+    assert len(models[0]) == len(models[1]) > 20
+    for one, two in zip(*models):
+        np.testing.assert_allclose(two, one, atol=2e-6)

@@ -26,6 +26,12 @@ parser.add_argument("--devices", type=int, default=1)
 parser.add_argument("--initial")
 parser.add_argument("--batch-size", type=int, default=8)
 parser.add_argument("--objective", choices=["electra", "mlm"], default="electra")
+parser.add_argument("--accumulate", type=int, default=1)
+parser.add_argument(
+    "--row-noise", action="store_true",
+    help="draw each row's masks and samples from its own tokens, so that a row gets the same "
+    "noise in a micro-batch as in the whole batch",
+)
 args = parser.parse_args()
 if args.devices > 1:
     os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={args.devices}"
@@ -54,8 +60,28 @@ model_config = {
 vocabulary = (pathlib.Path(args.data_dir) / "vocab.txt").read_text(encoding="utf-8").splitlines()
 specials = [vocabulary.index(token) for token in ("[PAD]", "[CLS]", "[SEP]", "[MASK]")]
 model_class = electra_keras.ElectraPretrainer if args.objective == "electra" else electra_keras.MaskedLMPretrainer
+
+
+class RowNoise(model_class):
+    def _noise_for(self, inputs, seed):
+        length, predictions = self._noise_shape(inputs)
+        positions = jax.numpy.arange(1, length + 1, dtype="uint32")
+        row_hashes = jax.numpy.sum(inputs["token_ids"].astype("uint32") * positions, axis=1)
+
+        def row_noise(row_hash):
+            keys = jax.random.split(jax.random.fold_in(jax.numpy.array([0, 9], "uint32"), row_hash), 3)
+            return (jax.random.uniform(keys[0], (length,)), jax.random.uniform(keys[1], (predictions,)),
+                    jax.random.uniform(keys[2], (predictions, self.model_config.vocabulary_size)))
+
+        select, mask, gumbel = jax.vmap(row_noise)(row_hashes)
+        return {"select": select, "mask": mask, "gumbel": gumbel}
+
+
+if args.row_noise:
+    model_class = RowNoise
 pretrainer = model_class(
     model_config, {}, mask_token_id=vocabulary.index("[MASK]"), special_token_ids=specials, seed=7,
+    gradient_accumulation_steps=args.accumulate,
 )
 if args.initial:
     pretrainer.load_weights(args.initial)
@@ -70,6 +96,7 @@ evaluation = pretrainer.evaluate(
 output = pathlib.Path(args.output_dir)
 output.mkdir(parents=True, exist_ok=True)
 pretrainer.save_weights(output / "final.weights.h5")
+np.savez(output / "final_weights.npz", *pretrainer.get_weights())
 (probe,) = next(numpy_data.numpy_tfrecord_batches(args.data_dir, 4, split="eval", shuffle=False, repeat=False))
 np.savez(output / "probe.npz", logits=np.asarray(pretrainer(probe)), **probe)
 (output / "history.json").write_text(json.dumps({
