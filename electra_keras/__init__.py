@@ -1,4 +1,4 @@
-"""electra_keras: ELECTRA pretraining for Keras 3 on TensorFlow.
+"""electra_keras: ELECTRA pretraining for Keras 3 (TensorFlow; JAX too).
 
 Importing the package registers its Keras classes, so saved `.keras` files
 load with `keras.models.load_model` after `import electra_keras`.
