@@ -260,25 +260,26 @@ def numpy_tfrecord_batches(
     pad_token_id = manifest.get("pad_token_id", 0)
     rng = np.random.default_rng(seed)
     buffer = {key: np.zeros((0, length), dtype=np.int32) for key in ("token_ids", "segment_ids", "padding_mask")}
+    # Batches leave from the front of the buffer while it holds at least
+    # this many rows; the rest is mixed with the next shard.
+    keep = max(batch_size, shuffle_buffer) if shuffle else batch_size
 
-    def take(rows):
-        nonlocal buffer
-        batch = {key: value[rows] for key, value in buffer.items()}
-        keep = np.ones(len(buffer["token_ids"]), dtype=bool)
-        keep[rows] = False
-        buffer = {key: value[keep] for key, value in buffer.items()}
-        return batch
+    def drain(buffer, keep):
+        # Slices are views: one copy per shard (the concatenation), not per batch.
+        start, size = 0, len(buffer["token_ids"])
+        while size - start >= keep:
+            yield ({key: value[start : start + batch_size] for key, value in buffer.items()},)
+            start += batch_size
+        return {key: value[start:] for key, value in buffer.items()}
 
     while True:
         for shard in (rng.permutation(len(shards)) if shuffle else range(len(shards))):
             examples = read_shard(shards[shard], length, pad_token_id)
             buffer = {key: np.concatenate([buffer[key], examples[key]]) for key in buffer}
-            while len(buffer["token_ids"]) >= max(batch_size, shuffle_buffer if shuffle else 0):
-                size = len(buffer["token_ids"])
-                rows = rng.choice(size, batch_size, replace=False) if shuffle else np.arange(batch_size)
-                yield (take(rows),)
+            if shuffle:
+                order = rng.permutation(len(buffer["token_ids"]))
+                buffer = {key: value[order] for key, value in buffer.items()}
+            buffer = yield from drain(buffer, keep)
         if not repeat:
             break
-    while len(buffer["token_ids"]) >= batch_size:
-        size = len(buffer["token_ids"])
-        yield (take(rng.choice(size, batch_size, replace=False) if shuffle else np.arange(batch_size)),)
+    yield from drain(buffer, batch_size)

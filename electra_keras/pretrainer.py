@@ -604,9 +604,6 @@ class ElectraPretrainer(keras.Model):
         # (keras-team/keras#20329). Every layer here is built in __init__,
         # so only the optimizer may be left to build.
         if self.optimizer is not None and not self.optimizer.built:
-            if BACKEND != "tensorflow":
-                self.optimizer.build(self.trainable_variables)
-                return
             with self.distribute_strategy.scope():
                 self.optimizer.build(self.trainable_variables)
 
@@ -760,8 +757,6 @@ def _replica_folded(next_seed):
 
 
 def _in_multi_worker_mode(strategy):
-    if BACKEND != "tensorflow":
-        return False
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return False
     return strategy.extended._in_multi_worker_mode()
