@@ -219,6 +219,8 @@ def run_hf_pytorch(args, variant=None):
     import transformers
 
     torch.set_num_threads(os.cpu_count())
+    # The reference runs on the GPU when there is one, beside the JAX rows.
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     config = model_sizes(args.config)
     m = config.model
     common = dict(
@@ -249,23 +251,25 @@ def run_hf_pytorch(args, variant=None):
     # Tie the whole embedding block and the generator's output matrix.
     generator.electra.embeddings = discriminator.electra.embeddings
     generator.generator_lm_head.weight = discriminator.electra.embeddings.word_embeddings.weight
+    generator.to(device)
+    discriminator.to(device)
     parameters = {id(p): p for p in list(generator.parameters()) + list(discriminator.parameters())}
     optimizer = torch.optim.AdamW(
         parameters.values(), lr=config.optimizer.learning_rate, betas=(0.9, 0.999),
         eps=1e-6, weight_decay=0.01,
     )
     batch = synthetic_batch(np, args.batch_size, args.sequence_length, args.vocabulary_size)
-    token_ids = torch.from_numpy(batch["token_ids"]).long()
-    segment_ids = torch.from_numpy(batch["segment_ids"]).long()
-    attention_mask = torch.from_numpy(batch["padding_mask"]).long()
+    token_ids = torch.from_numpy(batch["token_ids"]).long().to(device)
+    segment_ids = torch.from_numpy(batch["segment_ids"]).long().to(device)
+    attention_mask = torch.from_numpy(batch["padding_mask"]).long().to(device)
     special = (token_ids == 0) | (token_ids == 2) | (token_ids == 3) | (token_ids == 4)
 
     def step():
         # Masking: 15% of real tokens, 85% [MASK], 15% kept.
-        probability = torch.full(token_ids.shape, config.objective.mask_probability)
+        probability = torch.full(token_ids.shape, config.objective.mask_probability, device=device)
         probability.masked_fill_(special | (attention_mask == 0), 0.0)
         is_masked = torch.bernoulli(probability).bool()
-        use_mask_token = torch.bernoulli(torch.full(token_ids.shape, 0.85)).bool() & is_masked
+        use_mask_token = torch.bernoulli(torch.full(token_ids.shape, 0.85, device=device)).bool() & is_masked
         generator_input = token_ids.masked_fill(use_mask_token, 4)
         generator_logits = generator(
             input_ids=generator_input, attention_mask=attention_mask, token_type_ids=segment_ids
@@ -300,8 +304,15 @@ def run_hf_pytorch(args, variant=None):
     start = time.perf_counter()
     for _ in range(args.steps):
         loss = step()
-    float(loss)
-    return time.perf_counter() - start
+    float(loss)  # waits for the device
+    seconds = time.perf_counter() - start
+    if device.type == "cpu":
+        return seconds
+    return {
+        "seconds": seconds,
+        "device_kind": torch.cuda.get_device_name(device),
+        "device_peak_memory_mb": torch.cuda.max_memory_allocated(device) / 2**20,
+    }
 
 
 def model_flops_per_token(args):
