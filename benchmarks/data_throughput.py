@@ -50,9 +50,9 @@ def main():
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from electra_keras import data
-    from electra_keras.dataset_builder import BuildSettings
-    from electra_keras.dataset_builder import build_dataset
-    from electra_keras.tokenizer import build_vocabulary
+    from electra_keras.data.builder import BuildSettings
+    from electra_keras.data.builder import build_dataset
+    from electra_keras.data.tokenizer import build_vocabulary
 
     rows = {}
     documents, _ = data.read_corpus(data.DEFAULT_CORPUS)

@@ -4,7 +4,7 @@ The same encoder (the config's discriminator) is pretrained the same number
 of steps on the same corpus, with the same optimizer, batches and masks:
 
 - `electra`: `ElectraPretrainer` (generator + replaced-token detection);
-- `mlm`: `MaskedLMPretrainer` (BERT-style; only the masked positions learn);
+- `mlm`: `objective.kind: mlm` (BERT-style; only the masked positions learn);
 - `none`: no pretraining at all (the encoder's random initialisation), to
   show how much either objective buys.
 
@@ -16,7 +16,7 @@ and writes its result to `--work`; running the command again reuses finished
 units, so an interrupted benchmark resumes.
 
 Prints one table per task: downstream accuracy (mean and standard deviation
-over seeds) against pretraining steps, model FLOPs (`electra_keras.flops`)
+over seeds) against pretraining steps, model FLOPs (`electra_keras.pretraining.flops`)
 and wall-clock seconds; writes everything to JSON.
 
 Example:
@@ -87,25 +87,25 @@ def run_unit(args, objective_name, seed):
 
     from electra_keras import data
     from electra_keras import finetuning
-    from electra_keras import flops
-    from electra_keras import tokenizer as tokenization
-    from electra_keras.baselines import MaskedLMPretrainer
     from electra_keras.config import ElectraConfig
-    from electra_keras.optimization import WarmupLinearDecay
-    from electra_keras.optimization import build_optimizer
-    from electra_keras.pretrainer import ElectraPretrainer
-    from electra_keras.training import prepare_data
+    from electra_keras.data import tokenizer as tokenization
+    from electra_keras.data.prepared import prepare_corpus
+    from electra_keras.pretraining import flops
+    from electra_keras.pretraining.optimization import WarmupLinearDecay
+    from electra_keras.pretraining.optimization import build_optimizer
+    from electra_keras.pretraining.trainer import ElectraPretrainer
 
     config = ElectraConfig.from_yaml(args.config, [*args.set, f"training.seed={seed}"])
-    prepared = prepare_data(config, args.corpus or data.DEFAULT_CORPUS, None if args.corpus else data.DEFAULT_VOCABULARY)
-    tokenizer = prepared["tokenizer"]
+    prepared = prepare_corpus(config, args.corpus or data.DEFAULT_CORPUS, None if args.corpus else data.DEFAULT_VOCABULARY)
+    tokenizer = prepared.tokenizer
     model_config = dataclasses.replace(config.model, vocabulary_size=tokenizer.vocabulary_size())
-    model_class = MaskedLMPretrainer if objective_name == "mlm" else ElectraPretrainer
+    # The untrained arm ("none") builds ELECTRA's encoder and never trains it.
+    objective_config = dataclasses.replace(config.objective, kind="mlm" if objective_name == "mlm" else "electra")
 
     def new_model():
-        return model_class(
+        return ElectraPretrainer(
             model_config=model_config,
-            objective_config=config.objective,
+            objective_config=objective_config,
             mask_token_id=tokenizer.mask_token_id,
             special_token_ids=tokenization.never_masked_ids(tokenizer),
             gradient_clip_norm=config.optimizer.clip_norm,
@@ -133,8 +133,8 @@ def run_unit(args, objective_name, seed):
             model_config, length, max_predictions, objective_name
         ).total * config.training.batch_size
         pretrainer.compile(optimizer=build_optimizer(config.optimizer, args.steps))
-        train = data.make_dataset(prepared["train"], config.training.batch_size, seed=seed)
-        held_out = data.make_dataset(prepared["eval"], config.training.batch_size, shuffle=False, repeat=False)
+        train = data.make_dataset(prepared.train, config.training.batch_size, seed=seed)
+        held_out = data.make_dataset(prepared.eval, config.training.batch_size, shuffle=False, repeat=False)
         segment = args.steps // args.snapshots
         timer = PretrainingTimer()
         for index in range(args.snapshots):

@@ -61,10 +61,10 @@ def run_savedmodel(args):
 
     from electra_keras import data
     from electra_keras.config import ElectraConfig
+    from electra_keras.data.tokenizer import load_vocabulary
+    from electra_keras.data.tokenizer import make_tokenizer
     from electra_keras.export import export_discriminator
-    from electra_keras.tokenizer import load_vocabulary
-    from electra_keras.tokenizer import make_tokenizer
-    from electra_keras.training import build_pretrainer
+    from electra_keras.pretraining.trainer import build_pretrainer
 
     config = ElectraConfig.from_yaml(ROOT / "configs" / "small.yaml")
     vocabulary = load_vocabulary(data.DEFAULT_VOCABULARY)

@@ -19,7 +19,7 @@ at the same sizes on the same machine, in one command:
 (`tensorflow` is `electra_keras`, `torch-reference` is `hf_pytorch`).
 
 Every row also gives sequences/s, the model FLOPs per token (the same count
-for every implementation: `electra_keras.flops`, the useful work of the
+for every implementation: `electra_keras.pretraining.flops`, the useful work of the
 objective with the MLM head at the masked positions only, 3x forward for
 training) and the model FLOPs utilisation (MFU) against the device's peak.
 The peak assumed is printed and written with its source: NVIDIA's datasheet
@@ -143,8 +143,8 @@ def run_electra_keras(args, variant="electra_keras"):
     else:
         strategy = tf.distribute.get_strategy()
 
-    from electra_keras.optimization import build_optimizer
-    from electra_keras.pretrainer import ElectraPretrainer
+    from electra_keras.pretraining.optimization import build_optimizer
+    from electra_keras.pretraining.trainer import ElectraPretrainer
 
     config = model_sizes(args.config)
     config.model.vocabulary_size = args.vocabulary_size
@@ -179,8 +179,8 @@ def run_electra_keras_jax(args, variant=None):
     import keras
     import numpy as np
 
-    from electra_keras.optimization import build_optimizer
-    from electra_keras.pretrainer import ElectraPretrainer
+    from electra_keras.pretraining.optimization import build_optimizer
+    from electra_keras.pretraining.trainer import ElectraPretrainer
 
     devices = jax.devices()
     if len(devices) > 1:
@@ -316,7 +316,7 @@ def run_hf_pytorch(args, variant=None):
 
 
 def model_flops_per_token(args):
-    from electra_keras.flops import pretraining_flops_per_sequence
+    from electra_keras.pretraining.flops import pretraining_flops_per_sequence
 
     config = model_sizes(args.config)
     config.model.vocabulary_size = args.vocabulary_size

@@ -1,7 +1,14 @@
 """electra_keras: ELECTRA pretraining for Keras 3 (TensorFlow; JAX too).
 
+The sub-packages are the architecture (docs/ARCHITECTURE.md): `data` (text
+to batches), `models` (layers), `pretraining` (objectives, the pretrainer,
+its training steps and job), `runs` (the run folder, checkpoints,
+callbacks), `interop` (Hugging Face, keras-hub, official checkpoints),
+`export` (SavedModels for TF Serving), `finetuning`, and `cli`.
+
 Importing the package registers its Keras classes, so saved `.keras` files
-load with `keras.models.load_model` after `import electra_keras`.
+load with `keras.models.load_model` after `import electra_keras`; it does not
+import TensorFlow, so the JAX backend works on machines without it.
 
 Example:
 ```python
@@ -15,16 +22,16 @@ pretrainer = electra_keras.ElectraPretrainer(
 ```
 """
 
-from electra_keras.baselines import MaskedLMPretrainer
 from electra_keras.config import ElectraConfig
-from electra_keras.finetuning import ElectraClassifier
-from electra_keras.finetuning import ElectraTokenClassifier
-from electra_keras.modeling import ElectraEmbedding
-from electra_keras.modeling import ElectraEncoder
-from electra_keras.modeling import ReplacedTokenDetectionHead
-from electra_keras.optimization import WarmupLinearDecay
-from electra_keras.optimization import build_optimizer
-from electra_keras.pretrainer import ElectraPretrainer
+from electra_keras.models import ElectraClassifier
+from electra_keras.models import ElectraEmbedding
+from electra_keras.models import ElectraEncoder
+from electra_keras.models import ElectraTokenClassifier
+from electra_keras.models import ReplacedTokenDetectionHead
+from electra_keras.pretraining import ElectraPretrainer
+from electra_keras.pretraining import MaskedLMPretrainer
+from electra_keras.pretraining import WarmupLinearDecay
+from electra_keras.pretraining import build_optimizer
 
 __all__ = [
     "ElectraClassifier",

@@ -12,11 +12,22 @@ import typing
 
 import yaml
 
-from electra_keras import objective
+OBJECTIVE_KINDS = ("electra", "mlm")
 
 
 class ConfigError(ValueError):
     """A configuration file or override that cannot be used."""
+
+
+def max_predictions_per_seq(sequence_length, mask_probability):
+    """The fixed number of masked positions per sequence (official formula).
+
+    Example:
+    ```python
+    electra_keras.config.max_predictions_per_seq(128, 0.15)  # 19
+    ```
+    """
+    return max(1, int((mask_probability + 0.005) * sequence_length))
 
 
 @dataclasses.dataclass
@@ -92,7 +103,14 @@ class ModelConfig:
 
 @dataclasses.dataclass
 class ObjectiveConfig:
-    """The replaced-token-detection objective (official `pretrain_helpers`).
+    """The pretraining objective and its masking (official `pretrain_helpers`).
+
+    `kind` picks the objective: "electra" (replaced token detection: a
+    generator fills the masks, the discriminator labels every token) or
+    "mlm" (the official `electra_objective: false`, BERT-style masked
+    language modelling of the discriminator-sized encoder, the baseline
+    ELECTRA is measured against; the generator and discriminator settings
+    are then unused).
 
     Example:
     ```python
@@ -101,6 +119,7 @@ class ObjectiveConfig:
     ```
     """
 
+    kind: str = "electra"
     mask_probability: float = 0.15
     # None: int((mask_probability + 0.005) * sequence_length), as official.
     max_predictions_per_seq: typing.Optional[int] = None
@@ -114,9 +133,11 @@ class ObjectiveConfig:
     def resolved_max_predictions(self, sequence_length):
         if self.max_predictions_per_seq is not None:
             return self.max_predictions_per_seq
-        return objective.max_predictions_per_seq(sequence_length, self.mask_probability)
+        return max_predictions_per_seq(sequence_length, self.mask_probability)
 
     def validate(self):
+        if self.kind not in OBJECTIVE_KINDS:
+            raise ConfigError(f"objective.kind must be one of {', '.join(OBJECTIVE_KINDS)}, got {self.kind!r}")
         _check_probability(self, "mask_probability", "mask_token_rate")
         _check_positive(self, "temperature")
         _check_non_negative(self, "generator_weight", "discriminator_weight")

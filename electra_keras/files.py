@@ -72,3 +72,29 @@ def atomic_directory(path):
         replace_directory(staging, path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def write_json_atomic(path, value):
+    """Writes JSON to a temporary file beside `path`, then renames it.
+
+    Example:
+    ```python
+    write_json_atomic("out/metrics.json", {"loss": 1.0})
+    ```
+    """
+    import json
+
+    with atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(value, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
+def save_model_atomic(model, path):
+    """Saves a Keras model (`.keras`) beside `path`, then renames it into place.
+
+    Example:
+    ```python
+    save_model_atomic(pretrainer, "runs/demo/pretrainer.keras")
+    ```
+    """
+    with atomic_path(path) as temporary:
+        model.save(temporary)

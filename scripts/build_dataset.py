@@ -1,4 +1,4 @@
-"""See `python scripts/build_dataset.py --help` and `electra_keras/cli.py`.
+"""See `python scripts/build_dataset.py --help` and `electra_keras/cli/build.py`.
 
 Example:
     ```
@@ -12,7 +12,7 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from electra_keras.cli import build_dataset_main  # noqa: E402
+from electra_keras.cli.build import build_dataset_main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(build_dataset_main())

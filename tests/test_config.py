@@ -53,6 +53,7 @@ def test_overrides_apply_and_parse_types():
         ("training.num_steps=1.5", "training.num_steps must be int"),
         ("objective.mask_probability=1.5", "objective.mask_probability must be in"),
         ("optimizer.schedule=cosine", "optimizer.schedule must be 'paper' or 'official'"),
+        ("objective.kind=bert", "objective.kind must be one of electra, mlm"),
         ("model.hidden_activation=relu", "model.hidden_activation"),
         ("model.num_heads=3", "not divisible"),
         ("data.sequence_length=1024", "exceeds model.max_position_embeddings"),

@@ -66,8 +66,9 @@ def main():
     results, gradients = loss_and_gradients(model, inputs, noise)
     values = {
         name: keras.ops.convert_to_numpy(results[name])
-        for name in ("loss", "mlm_loss", "disc_loss", "statistics", "corrupted_ids")
+        for name in ("loss", "mlm_loss", "disc_loss", "corrupted_ids")
     }
+    values.update({"stat:" + name: keras.ops.convert_to_numpy(v) for name, v in results["statistics"].items()})
     values.update({"grad:" + v.path: g for v, g in zip(model.trainable_variables, gradients)})
     values["backend"] = np.array(keras.backend.backend())
     values["tensorflow_loaded"] = np.array(sys.modules.get("tensorflow") is not None)

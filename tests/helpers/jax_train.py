@@ -3,7 +3,7 @@
 Usage: python jax_train.py DATA_DIR OUTPUT_DIR --steps N [--devices K] [--initial W.weights.h5]
                           [--objective electra|mlm]
 
-Reads a built dataset through `electra_keras.numpy_data`, trains with
+Reads a built dataset through `electra_keras.data.numpy_pipeline`, trains with
 `keras.distribution.DataParallel` over K devices when K > 1 (CPU devices
 are forced by XLA_FLAGS before JAX starts), evaluates on the eval split,
 and writes `history.json` and `final.weights.h5` to OUTPUT_DIR.
@@ -41,8 +41,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import electra_keras  # noqa: E402
-from electra_keras import numpy_data  # noqa: E402
-from electra_keras.dataset_builder import read_manifest  # noqa: E402
+from electra_keras.data import numpy_pipeline as numpy_data  # noqa: E402
+from electra_keras.data.shard_format import read_manifest  # noqa: E402
 
 assert keras.backend.backend() == "jax"
 if args.devices > 1:
@@ -59,12 +59,12 @@ model_config = {
 }
 vocabulary = (pathlib.Path(args.data_dir) / "vocab.txt").read_text(encoding="utf-8").splitlines()
 specials = [vocabulary.index(token) for token in ("[PAD]", "[CLS]", "[SEP]", "[MASK]")]
-model_class = electra_keras.ElectraPretrainer if args.objective == "electra" else electra_keras.MaskedLMPretrainer
+model_class = electra_keras.ElectraPretrainer
 
 
 class RowNoise(model_class):
-    def _noise_for(self, inputs, seed):
-        length, predictions = self._noise_shape(inputs)
+    def noise_for(self, inputs, seed):
+        length, predictions = self.noise_dimensions(inputs)
         positions = jax.numpy.arange(1, length + 1, dtype="uint32")
         row_hashes = jax.numpy.sum(inputs["token_ids"].astype("uint32") * positions, axis=1)
 
@@ -80,7 +80,7 @@ class RowNoise(model_class):
 if args.row_noise:
     model_class = RowNoise
 pretrainer = model_class(
-    model_config, {}, mask_token_id=vocabulary.index("[MASK]"), special_token_ids=specials, seed=7,
+    model_config, {"kind": args.objective}, mask_token_id=vocabulary.index("[MASK]"), special_token_ids=specials, seed=7,
     gradient_accumulation_steps=args.accumulate,
 )
 if args.initial:

@@ -1,0 +1,52 @@
+"""`scripts/export.py` (and `electra-export`): arguments to `export_pretrained`."""
+
+import argparse
+import logging
+import sys
+
+from electra_keras.cli import input_errors
+from electra_keras.cli import positive_int
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description="Export a trained discriminator as a SavedModel under BASE/NAME/VERSION "
+        "(or, with --format, as Hugging Face folders or a keras-hub preset under --base).",
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run", help="pretraining output folder")
+    source.add_argument(
+        "--init-from", nargs="+", metavar="DIR",
+        help="any pretrained ELECTRA: a run folder, a Hugging Face pair, a keras-hub preset, an official checkpoint",
+    )
+    parser.add_argument("--checkpoint", help="a checkpoints/ckpt-<step> folder; default: the final model")
+    parser.add_argument("--base", required=True, help="model base folder (TF Serving's model_base_path parent)")
+    parser.add_argument(
+        "--format", choices=["savedmodel", "huggingface", "keras-hub"], default="savedmodel",
+        help="huggingface: BASE/generator and BASE/discriminator for transformers; "
+        "keras-hub: BASE as an ElectraBackbone preset",
+    )
+    parser.add_argument("--name", default="electra", help="model name (folder under --base)")
+    parser.add_argument("--version", type=positive_int, help="version number; default: next free one")
+    parser.add_argument("--sequence-length", type=positive_int, help="serving length; default: the run's, else 128")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from electra_keras.export.job import export_pretrained
+
+    try:
+        target = export_pretrained(
+            [args.run] if args.run else args.init_from, args.base, format=args.format, name=args.name,
+            version=args.version, checkpoint=args.checkpoint, sequence_length=args.sequence_length,
+        )
+    except (*input_errors(), ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.format == "huggingface":
+        print(f"exported {target}/generator and {target}/discriminator")
+    else:
+        print(f"exported {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

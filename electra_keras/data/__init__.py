@@ -1,0 +1,62 @@
+"""Text in, batches out: corpus reading, vocabularies, packing, shards, pipelines.
+
+One module per step, in the order data flows:
+
+- `corpus`: corpus files (`.txt`, `.jsonl`, `.csv`, optionally `.gz`) into
+  documents, with problems counted or reported by file and line.
+- `tokenizer`: WordPiece vocabularies and the keras-hub tokenizer.
+- `packing`: tokenized documents into `[CLS] A [SEP] B [SEP]` examples.
+- `shard_format`: the TFRecord shards and manifest of a built dataset,
+  written once: the writer, the `tf.io` parse spec and a NumPy decoder.
+- `builder`: a corpus into shards, in parallel, resumable.
+- `tf_pipeline` / `numpy_pipeline`: batches for `fit`, with and without
+  TensorFlow.
+- `labelled_rows`: labelled CSV/TSV/JSONL rows for fine-tuning, encoded.
+- `labelled_tasks`: real labelled tasks fetched from the package registries.
+
+The names below are importable from `electra_keras.data` directly; they
+load their module on first use, so that `numpy_batches` works on a machine
+without TensorFlow.
+
+Example:
+```python
+from electra_keras import data
+
+documents, _ = data.read_corpus(["corpus.txt"])
+tokenizer = data.make_tokenizer(data.DEFAULT_VOCABULARY)
+examples = data.pack_documents(data.tokenize_documents(documents, tokenizer), 128, 2, 3)
+dataset = data.make_dataset(examples, batch_size=32)
+```
+"""
+
+import importlib
+
+_EXPORTS = {
+    "corpus": (
+        "DEFAULT_CORPUS", "DEFAULT_CORPUS_DIR", "DEFAULT_VOCABULARY", "CorpusError", "CorpusStatistics",
+        "InputStatistics", "file_sha256", "iter_documents", "read_corpus",
+    ),
+    "tokenizer": (
+        "SPECIAL_TOKENS", "VocabularyError", "build_vocabulary", "load_vocabulary", "make_tokenizer",
+        "never_masked_ids", "save_vocabulary", "special_ids_of",
+    ),
+    "packing": ("pack_documents", "split_examples", "tokenize_documents"),
+    "shard_format": ("RecordError", "read_manifest", "read_shard"),
+    "builder": ("BuildError", "BuildSettings", "build_dataset"),
+    "tf_pipeline": ("make_dataset", "make_tfrecord_dataset"),
+    "numpy_pipeline": ("numpy_batches", "numpy_tfrecord_batches"),
+    "labelled_rows": ("LabelledDataError", "encode_pairs", "read_labelled"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name):
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,35 @@
+"""SavedModels that TF Serving loads as they are, with string-in signatures.
+
+- `export_discriminator`: a trained discriminator (`discriminator.py`).
+- `export_classifier`: a fine-tuned classifier or regressor (`classifier.py`).
+- `text_encoding.ServingTextEncoder`: the one in-graph tokenizer and packer
+  every export uses.
+- `savedmodel`: the atomic writer, TF Serving method names, warmup requests.
+- `job.export_pretrained`: a pretrained model (any format `open_pretrained`
+  reads) to a SavedModel, a Hugging Face pair or a keras-hub preset.
+
+Example:
+```python
+from electra_keras import export
+
+export.export_discriminator(pretrainer, "models/electra/1", "vocab.txt", sequence_length=128)
+```
+"""
+
+from electra_keras.export.classifier import ClassifierServingModule
+from electra_keras.export.classifier import export_classifier
+from electra_keras.export.discriminator import DiscriminatorServingModule
+from electra_keras.export.discriminator import export_discriminator
+from electra_keras.export.savedmodel import DEFAULT_WARMUP_TEXTS
+from electra_keras.export.savedmodel import next_version
+from electra_keras.export.savedmodel import write_warmup_requests
+
+__all__ = [
+    "ClassifierServingModule",
+    "DEFAULT_WARMUP_TEXTS",
+    "DiscriminatorServingModule",
+    "export_classifier",
+    "export_discriminator",
+    "next_version",
+    "write_warmup_requests",
+]

@@ -1,0 +1,69 @@
+"""The export job: a pretrained model to a serving or interchange format.
+
+Example:
+```python
+from electra_keras.export.job import export_pretrained
+
+export_pretrained(["runs/demo"], "models", format="savedmodel", name="electra")
+export_pretrained(["runs/demo"], "hf/demo", format="huggingface")
+```
+"""
+
+import pathlib
+
+from electra_keras.export.discriminator import export_discriminator
+from electra_keras.export.savedmodel import DEFAULT_WARMUP_TEXTS
+from electra_keras.export.savedmodel import next_version
+from electra_keras.interop.pretrained import open_pretrained
+
+FORMATS = ("savedmodel", "huggingface", "keras-hub")
+# The serving length of a checkpoint that does not record its training length.
+DEFAULT_SEQUENCE_LENGTH = 128
+
+
+def export_pretrained(paths, base, format="savedmodel", name="electra", version=None, checkpoint=None,
+                      sequence_length=None):
+    """Writes what `open_pretrained(paths)` finds in `format`; returns the folder.
+
+    Args:
+        paths: a run folder (or one of its checkpoints), a Hugging Face pair,
+            a keras-hub preset or an official TF1 checkpoint folder.
+        base: for `savedmodel`, the model base folder (the discriminator goes
+            to `base/name/version`); for `huggingface`, the folder that gets
+            `generator/` and `discriminator/`; for `keras-hub`, the preset
+            folder.
+        format: "savedmodel", "huggingface" or "keras-hub".
+        name, version: the TF Serving model name and version (default: the
+            next free one).
+        checkpoint: a run folder's `ckpt-<step>` instead of its final model.
+        sequence_length: the serving length; default the run's, else 128.
+
+    Example:
+    ```python
+    export_pretrained(["runs/demo"], "models")  # models/electra/1
+    ```
+    """
+    if format not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
+    source = open_pretrained(paths, checkpoint=checkpoint)
+    pretrainer = source.build_pretrainer()
+    if format == "huggingface":
+        from electra_keras.interop.huggingface import save_huggingface
+
+        return save_huggingface(pretrainer, source.vocabulary, base, lowercase=source.lowercase)
+    if format == "keras-hub":
+        from electra_keras.interop.keras_hub_presets import save_keras_hub_preset
+
+        return save_keras_hub_preset(pretrainer, source.vocabulary, base, lowercase=source.lowercase)
+    length = sequence_length or source.sequence_length or DEFAULT_SEQUENCE_LENGTH
+    length = min(length, source.model_config.max_position_embeddings)
+    model_dir = pathlib.Path(base) / name
+    return export_discriminator(
+        pretrainer,
+        model_dir / str(version or next_version(model_dir)),
+        vocabulary=source.vocabulary,
+        sequence_length=length,
+        lowercase=source.lowercase,
+        strip_accents=source.strip_accents,
+        warmup_texts=DEFAULT_WARMUP_TEXTS,
+    )

@@ -1,0 +1,77 @@
+"""Strings to model inputs inside a serving graph: one builder for every export.
+
+Tokenized with tensorflow-text's WordPiece ops (through keras-hub's
+`ElectraTokenizer`), framed `[CLS] text [SEP]` or `[CLS] text [SEP]
+text_pair [SEP]` and trimmed to the model's length by keras-hub's
+`MultiSegmentPacker`. Only TensorFlow core ops and the tensorflow-text ops
+the stock TF Serving model server links are used.
+"""
+
+import keras_hub
+import tensorflow as tf
+
+from electra_keras.data.tokenizer import load_vocabulary
+from electra_keras.data.tokenizer import make_tokenizer
+
+
+class ServingTextEncoder:
+    """Tokenizer and packer of a serving graph, built once per export.
+
+    Args:
+        vocabulary: list of WordPiece tokens, or a `vocab.txt` path.
+        sequence_length: int, the length texts are trimmed and padded to.
+        lowercase, strip_accents: bool, as in training.
+
+    Example:
+    ```python
+    encoder = ServingTextEncoder("vocab.txt", 128)
+    inputs = encoder.encode(tf.constant(["ELECTRA learns from all tokens."]))
+    inputs["token_ids"].shape  # (1, 128)
+    ```
+    """
+
+    def __init__(self, vocabulary, sequence_length, lowercase=False, strip_accents=False):
+        if not isinstance(vocabulary, (list, tuple)):
+            vocabulary = load_vocabulary(vocabulary)
+        self.vocabulary = list(vocabulary)
+        self.tokenizer = make_tokenizer(self.vocabulary, lowercase, strip_accents)
+        self.packer = keras_hub.layers.MultiSegmentPacker(
+            sequence_length=sequence_length,
+            start_value=self.tokenizer.cls_token_id,
+            end_value=self.tokenizer.sep_token_id,
+            pad_value=self.tokenizer.pad_token_id,
+            # Waterfall trimming is core TF ops; round-robin needs an op
+            # outside the TF Text set the model server is known to link.
+            truncate="waterfall",
+        )
+        self.pad_token_id = self.tokenizer.pad_token_id
+        self.sep_token_id = self.tokenizer.sep_token_id
+
+    @property
+    def resources(self):
+        """What an `ExportArchive` must track for the graph to load."""
+        return (self.tokenizer, self.packer)
+
+    def tokenize(self, text):
+        """WordPiece ids of a batch of strings; invalid UTF-8 becomes U+FFFD
+        (it would otherwise stop the tokenizer's ops)."""
+        text = tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD)
+        return self.tokenizer(text)
+
+    def encode(self, text, text_pair=None):
+        """int32 `token_ids`, `segment_ids` and `padding_mask` of a batch of
+        texts (or pairs; an over-long pair is trimmed from the end of
+        `text_pair` first, then `text`)."""
+        if text_pair is None:
+            token_ids, segment_ids = self.packer(self.tokenize(text))
+        else:
+            tf.debugging.assert_equal(
+                tf.shape(text), tf.shape(text_pair), message="text and text_pair need the same batch size"
+            )
+            token_ids, segment_ids = self.packer((self.tokenize(text), self.tokenize(text_pair)))
+        token_ids = tf.cast(token_ids, tf.int32)
+        return {
+            "token_ids": token_ids,
+            "segment_ids": tf.cast(segment_ids, tf.int32),
+            "padding_mask": tf.cast(token_ids != self.pad_token_id, tf.int32),
+        }

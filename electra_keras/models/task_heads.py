@@ -1,0 +1,73 @@
+"""Fine-tuning heads on an ELECTRA encoder, as Keras functional models."""
+
+import keras
+
+from electra_keras.models.layer_settings import activation_by_name
+
+
+def _encoder_inputs():
+    return {
+        "token_ids": keras.Input(shape=(None,), dtype="int32", name="token_ids"),
+        "segment_ids": keras.Input(shape=(None,), dtype="int32", name="segment_ids"),
+        "padding_mask": keras.Input(shape=(None,), dtype="int32", name="padding_mask"),
+    }
+
+
+class ElectraClassifier(keras.Model):
+    """Sequence classification (or regression) on the discriminator's [CLS].
+
+    The head is dropout, dense (hidden, the encoder's gelu), dropout, dense
+    (`num_classes` logits), on the final hidden state of the first token, as
+    Hugging Face's `ElectraForSequenceClassification`; the unpretrained
+    pooler is not used. `num_classes=1` gives one score, for regression.
+
+    Args:
+        encoder: an `ElectraEncoder` (e.g. `pretrainer.discriminator`).
+        num_classes: int.
+        dropout: float.
+
+    Example:
+    ```python
+    classifier = ElectraClassifier(pretrainer.discriminator, num_classes=2)
+    classifier.compile(
+        optimizer=layerwise_decay_adamw(classifier, 1e-4, num_layers=12),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    classifier.fit(dataset)  # ({token_ids, segment_ids, padding_mask}, label) batches
+    ```
+    """
+
+    def __init__(self, encoder, num_classes, dropout=0.1, **kwargs):
+        inputs = _encoder_inputs()
+        sequence = encoder(inputs)["sequence_output"]
+        first_token = keras.layers.Lambda(lambda x: x[:, 0, :], name="first_token")(sequence)
+        x = keras.layers.Dropout(dropout, name="head_dropout")(first_token)
+        x = keras.layers.Dense(
+            encoder.hidden_dim, activation=activation_by_name(encoder.activation), name="head_dense"
+        )(x)
+        x = keras.layers.Dropout(dropout, name="head_output_dropout")(x)
+        logits = keras.layers.Dense(num_classes, name="head_logits", dtype="float32")(x)
+        super().__init__(inputs=inputs, outputs=logits, **kwargs)
+        self.encoder = encoder
+        self.num_classes = num_classes
+
+
+class ElectraTokenClassifier(keras.Model):
+    """A label for every token (tagging), on the discriminator's sequence output.
+
+    Example:
+    ```python
+    tagger = ElectraTokenClassifier(pretrainer.discriminator, num_classes=9)
+    tagger.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    ```
+    """
+
+    def __init__(self, encoder, num_classes, dropout=0.1, **kwargs):
+        inputs = _encoder_inputs()
+        sequence = encoder(inputs)["sequence_output"]
+        x = keras.layers.Dropout(dropout, name="head_dropout")(sequence)
+        logits = keras.layers.Dense(num_classes, name="head_logits", dtype="float32")(x)
+        super().__init__(inputs=inputs, outputs=logits, **kwargs)
+        self.encoder = encoder
+        self.num_classes = num_classes

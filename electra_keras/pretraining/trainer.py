@@ -1,0 +1,380 @@
+"""`ElectraPretrainer`: the encoder that is kept, its objective, and `fit`.
+
+One algorithm, two thin loops: the objective (`objectives.py`) is written in
+`keras.ops` and runs on every Keras backend; `train_step` is a TensorFlow
+loop (`tf_step.py`: GradientTape, `tf.distribute`) on the TensorFlow
+backend and a stateless JAX loop (`jax_step.py`) on the JAX backend.
+"""
+
+import dataclasses
+
+import keras
+from keras import ops
+
+from electra_keras.config import ModelConfig
+from electra_keras.config import ObjectiveConfig
+from electra_keras.models.embedding import ElectraEmbedding
+from electra_keras.models.encoder import ElectraEncoder
+from electra_keras.pretraining.distribution import as_multi_worker_logs
+from electra_keras.pretraining.distribution import distinct_dropout_per_replica
+from electra_keras.pretraining.distribution import in_multi_worker_mode
+from electra_keras.pretraining.metrics import BatchPairAUC
+from electra_keras.pretraining.noise import split_uniform
+from electra_keras.pretraining.objectives import build_objective
+
+BACKEND = keras.backend.backend()
+INPUT_KEYS = ("token_ids", "segment_ids", "padding_mask")
+
+
+@keras.saving.register_keras_serializable(package="electra_keras")
+class ElectraPretrainer(keras.Model):
+    """ELECTRA pretraining (or its masked-LM baseline) as one Keras model.
+
+    Builds the shared `ElectraEmbedding`, the discriminator `ElectraEncoder`
+    (the model kept after pretraining) and the objective that
+    `objective_config.kind` names (`electra_keras.pretraining.objectives`):
+
+    - `"electra"` (default): a smaller generator sharing the embedding, a
+      masked-LM head tied to the shared token embedding (computed only at the
+      masked positions) and a per-token discriminator head; the loss is
+      `generator_weight * mlm_loss + discriminator_weight * disc_loss`.
+    - `"mlm"`: BERT-style masked language modelling of the encoder itself,
+      with the same masks (the official `electra_objective: false`).
+
+    Losses are means over the *global* batch: counts are summed across
+    replicas, so a step under `tf.distribute` equals a step on one device.
+    Gradients are clipped by their global norm after the cross-replica sum.
+    Every replica draws its own masks and Gumbel noise from a stateless seed
+    folded from `seed`, the optimizer step and the replica id, so runs are
+    reproducible and replicas differ.
+
+    Calling the model on `{"token_ids", "segment_ids", "padding_mask"}` gives
+    the discriminator's replaced-token logits (ELECTRA) or the encoder's
+    sequence output (MLM).
+
+    Args:
+        model_config: `electra_keras.config.ModelConfig` or its dict; its
+            `vocabulary_size` must be set.
+        objective_config: `electra_keras.config.ObjectiveConfig` or its dict.
+        mask_token_id: int, id of [MASK].
+        special_token_ids: list of ints never masked ([PAD], [CLS], [SEP],
+            [MASK]).
+        gradient_clip_norm: float or None, global-norm clipping threshold.
+        seed: int, seed of the masks and the Gumbel noise.
+        gradient_accumulation_steps: int; above 1, each batch is split into
+            this many micro-batches run one after another, and their
+            gradients are summed before one update. The update equals that of
+            the whole batch (losses are divided by the whole batch's counts),
+            while activations take the memory of one micro-batch.
+
+    Example:
+    ```python
+    pretrainer = electra_keras.ElectraPretrainer(
+        model_config={"vocabulary_size": 1000, "hidden_size": 64, "num_layers": 2,
+                      "num_heads": 2, "intermediate_size": 128, "embedding_size": 32},
+        objective_config={},  # or {"kind": "mlm"} for the baseline
+        mask_token_id=4,
+        special_token_ids=[0, 2, 3, 4],
+    )
+    pretrainer.compile(optimizer=keras.optimizers.AdamW(1e-3))
+    pretrainer.fit(dataset, steps_per_epoch=100)  # dicts of token_ids, segment_ids, padding_mask
+    discriminator = pretrainer.discriminator
+    ```
+    """
+
+    def __init__(
+        self,
+        model_config,
+        objective_config,
+        mask_token_id,
+        special_token_ids,
+        gradient_clip_norm=1.0,
+        seed=0,
+        gradient_accumulation_steps=1,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        model_config = _as_config(ModelConfig, model_config)
+        objective_config = _as_config(ObjectiveConfig, objective_config)
+        if int(gradient_accumulation_steps) < 1:
+            raise ValueError(
+                f"gradient_accumulation_steps must be at least 1, got {gradient_accumulation_steps}"
+            )
+        if model_config.vocabulary_size is None:
+            raise ValueError("model_config.vocabulary_size must be set (the tokenizer's size).")
+        if not 0 <= mask_token_id < model_config.vocabulary_size:
+            raise ValueError(
+                f"mask_token_id {mask_token_id} is outside the vocabulary "
+                f"of {model_config.vocabulary_size} tokens"
+            )
+        m = model_config
+        dtype = self.dtype_policy
+
+        # === Layers ===
+        self.embedding = ElectraEmbedding(
+            vocabulary_size=m.vocabulary_size,
+            embedding_dim=m.embedding_size,
+            max_sequence_length=m.max_position_embeddings,
+            num_segments=m.num_segments,
+            dropout=m.dropout,
+            initializer_range=m.initializer_range,
+            dtype=dtype,
+            name="embedding",
+        )
+        self.discriminator = ElectraEncoder.from_model_config(m, self.embedding, "discriminator", dtype)
+        # The pooler is kept for keras-hub and fine-tuning but gets no
+        # gradient from the objective (as in the official code): freeze it.
+        self.discriminator.pooled_dense.trainable = False
+        self.objective = build_objective(m, objective_config, mask_token_id, special_token_ids, self.embedding, dtype)
+        self.metric_trackers = {name: keras.metrics.Mean(name=name) for name in self.objective.metric_names}
+        # Held-out only: how well p(replaced) ranks replaced above original
+        # tokens, whatever the threshold.
+        self.auc_tracker = BatchPairAUC(name="disc_auc") if self.objective.reports_auc else None
+        if BACKEND == "jax":
+            # JAX's masks and samples: a SeedGenerator whose state is a
+            # non-trainable variable the stateless step carries. TensorFlow
+            # steps fold theirs from the optimizer step (`tf_step.step_seed`).
+            self.noise_seed_generator = keras.random.SeedGenerator(int(seed), name="noise_seeds")
+        self.built = True
+        distinct_dropout_per_replica(self)
+
+        # === Config ===
+        self.model_config = model_config
+        self.objective_config = objective_config
+        self.mask_token_id = int(mask_token_id)
+        self.special_token_ids = sorted(int(i) for i in special_token_ids)
+        self.gradient_clip_norm = gradient_clip_norm
+        self.seed = int(seed)
+        self.gradient_accumulation_steps = int(gradient_accumulation_steps)
+
+    # --- The ELECTRA objective's layers, by their paper names ---------------
+
+    @property
+    def generator(self):
+        return self._electra_layer("generator")
+
+    @property
+    def generator_head(self):
+        return self._electra_layer("generator_head")
+
+    @property
+    def discriminator_head(self):
+        return self._electra_layer("discriminator_head")
+
+    def _electra_layer(self, name):
+        if not hasattr(self.objective, name):
+            raise AttributeError(
+                f"the {self.objective_config.kind!r} objective has no {name}; only objective.kind 'electra' does"
+            )
+        return getattr(self.objective, name)
+
+    # --- Inference -------------------------------------------------------
+
+    def call(self, inputs, training=False):
+        if self.objective.reports_auc:
+            return self.objective.logits(self.discriminator, inputs, training=training)
+        return self.discriminator(inputs, training=training)["sequence_output"]
+
+    # --- The objective -------------------------------------------------------
+
+    def compute_objective(self, inputs, noise, training=False, denominators=None):
+        """Runs the objective on `inputs` with fixed `noise` (see `ElectraObjective.compute`).
+
+        Example:
+        ```python
+        noise = pretrainer.draw_noise(seed, batch_size=8, sequence_length=128, max_predictions=19)
+        results = pretrainer.compute_objective(batch, noise)
+        results["loss"], results["corrupted_ids"]
+        ```
+        """
+        return self.objective.compute(self.discriminator, inputs, noise, training=training, denominators=denominators)
+
+    def draw_noise(self, seed, batch_size, sequence_length, max_predictions):
+        """The uniform noise of one step from a stateless seed.
+
+        The seed is a `[2]` int64 tensor on TensorFlow and a `[2]` uint32 JAX
+        key on JAX; it is split three ways, one stream per use (`select`,
+        `mask`, `gumbel`).
+        """
+        return split_uniform(seed, self.objective.noise_shapes(batch_size, sequence_length, max_predictions))
+
+    def noise_dimensions(self, inputs):
+        """`(sequence_length, max_predictions)` of a batch; the length must be static."""
+        sequence_length = inputs["token_ids"].shape[1]
+        if sequence_length is None:
+            raise ValueError(
+                "ElectraPretrainer needs a static sequence length; batch the "
+                "dataset with drop_remainder or pad to a fixed length."
+            )
+        return sequence_length, self.objective_config.resolved_max_predictions(sequence_length)
+
+    def noise_for(self, inputs, seed):
+        """The noise for `inputs` drawn from `seed`."""
+        sequence_length, max_predictions = self.noise_dimensions(inputs)
+        return self.draw_noise(seed, ops.shape(inputs["token_ids"])[0], sequence_length, max_predictions)
+
+    def evaluation_noise(self, inputs):
+        """The masks and noise `test_step` uses: a function of the data only,
+        so that evaluations at different checkpoints score the same corruption."""
+        return self._loop().evaluation_noise(self, inputs)
+
+    def compute_gradients(self, inputs, seed=None, noise=None, training=True):
+        """This replica's gradients; see `electra_keras.pretraining.tf_step.compute_gradients`."""
+        from electra_keras.pretraining import tf_step
+
+        return tf_step.compute_gradients(self, inputs, seed=seed, noise=noise, training=training)
+
+    # --- Keras training loop -----------------------------------------------
+
+    def train_step(self, *args):
+        # Keras calls `train_step(data)` on TensorFlow and the stateless
+        # `train_step(state, data)` on JAX.
+        loop = self._loop()
+        if BACKEND == "jax":
+            return loop.train_step(self, *args)
+        (data,) = args
+        return loop.train_step(self, self.unpack(data))
+
+    def test_step(self, *args):
+        if BACKEND == "jax":
+            return self._loop().test_step(self, *args)
+        (data,) = args
+        inputs = self.unpack(data)
+        results = self.compute_objective(inputs, self.evaluation_noise(inputs), training=False)
+        return self.evaluation_logs(inputs, results)
+
+    def evaluation_logs(self, inputs, results):
+        """Updates the held-out metrics (and the AUC) with one batch's results."""
+        logs = self.update_metrics(results["metrics"])
+        if self.auc_tracker is not None:
+            logits = ops.reshape(ops.cast(results["discriminator_logits"], "float32"), ops.shape(results["labels"]))
+            self.auc_tracker.update_state(results["labels"], logits, ops.cast(inputs["padding_mask"], "float32"))
+            auc = self.auc_tracker.result()
+            logs["disc_auc"] = ops.reshape(auc, [1]) if self._multi_worker() else auc
+        return logs
+
+    def update_metrics(self, values):
+        """Feeds the global metric values to their trackers; returns the logs."""
+        for name, tracker in self.metric_trackers.items():
+            tracker.update_state(values[name])
+        results = {name: tracker.result() for name, tracker in self.metric_trackers.items()}
+        return as_multi_worker_logs(results) if self._multi_worker() else results
+
+    def unpack(self, data):
+        """The `token_ids`, `segment_ids` and `padding_mask` of a batch."""
+        if isinstance(data, (tuple, list)):
+            data = data[0]
+        missing = set(INPUT_KEYS) - set(data)
+        if missing:
+            raise ValueError(
+                f"ElectraPretrainer expects dict batches with token_ids, segment_ids "
+                f"and padding_mask; missing {sorted(missing)}"
+            )
+        return {key: data[key] for key in INPUT_KEYS}
+
+    def _loop(self):
+        if BACKEND == "jax":
+            from electra_keras.pretraining import jax_step
+
+            return jax_step
+        if BACKEND == "tensorflow":
+            from electra_keras.pretraining import tf_step
+
+            return tf_step
+        raise NotImplementedError(
+            f"ElectraPretrainer trains on the tensorflow and jax backends, not {BACKEND}; "
+            "compute_objective runs on every backend"
+        )
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras pulls a batch and reduces it across replicas to learn input
+        # shapes; MultiWorkerMirroredStrategy cannot reduce a dict batch
+        # (keras-team/keras#20329). Every layer here is built in __init__,
+        # so only the optimizer may be left to build.
+        if self.optimizer is not None and not self.optimizer.built:
+            with self.distribute_strategy.scope():
+                self.optimizer.build(self.trainable_variables)
+
+    @property
+    def metrics(self):
+        auc = [self.auc_tracker] if self.auc_tracker is not None else []
+        return [*self.metric_trackers.values(), *auc]
+
+    def _multi_worker(self):
+        return in_multi_worker_mode(self.distribute_strategy)
+
+    # --- Serialization -----------------------------------------------------
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "model_config": dataclasses.asdict(self.model_config),
+                "objective_config": dataclasses.asdict(self.objective_config),
+                "mask_token_id": self.mask_token_id,
+                "special_token_ids": self.special_token_ids,
+                "gradient_clip_norm": self.gradient_clip_norm,
+                "seed": self.seed,
+                "gradient_accumulation_steps": self.gradient_accumulation_steps,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config.get("dtype"), dict):
+            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
+        return cls(**config)
+
+
+def build_pretrainer(config, tokenizer):
+    """The `ElectraPretrainer` of an `ElectraConfig`, sized to the tokenizer.
+
+    Example:
+    ```python
+    config = electra_keras.ElectraConfig.from_yaml("configs/tiny.yaml")
+    pretrainer = build_pretrainer(config, electra_keras.data.make_tokenizer("vocab.txt"))
+    ```
+    """
+    from electra_keras.data.tokenizer import never_masked_ids
+
+    model_config = dataclasses.replace(config.model, vocabulary_size=tokenizer.vocabulary_size())
+    return ElectraPretrainer(
+        model_config=model_config,
+        objective_config=config.objective,
+        mask_token_id=tokenizer.mask_token_id,
+        special_token_ids=never_masked_ids(tokenizer),
+        gradient_clip_norm=config.optimizer.clip_norm,
+        seed=config.training.seed,
+        gradient_accumulation_steps=config.training.gradient_accumulation_steps,
+        dtype=config.training.precision,
+    )
+
+
+def MaskedLMPretrainer(model_config, objective_config, mask_token_id, special_token_ids, **kwargs):  # noqa: N802
+    """The masked-LM baseline: an `ElectraPretrainer` with `objective.kind: mlm`.
+
+    Kept under its earlier name; `objective_config={"kind": "mlm"}` is the
+    same.
+
+    Example:
+    ```python
+    baseline = electra_keras.MaskedLMPretrainer(model_config, {}, mask_token_id=4,
+                                               special_token_ids=[0, 2, 3, 4])
+    baseline.objective_config.kind  # "mlm"
+    ```
+    """
+    objective_config = dataclasses.replace(_as_config(ObjectiveConfig, objective_config), kind="mlm")
+    return ElectraPretrainer(model_config, objective_config, mask_token_id, special_token_ids, **kwargs)
+
+
+def _as_config(config_class, value):
+    if isinstance(value, config_class):
+        config = value
+    elif isinstance(value, dict):
+        config = config_class(**value)
+    else:
+        raise TypeError(f"expected {config_class.__name__} or dict, got {type(value).__name__}")
+    config.validate()
+    return config
