@@ -26,6 +26,9 @@ from electra_keras.config import ElectraConfig
 from electra_keras.models import ElectraClassifier
 from electra_keras.models import ElectraEmbedding
 from electra_keras.models import ElectraEncoder
+from electra_keras.models import ElectraPretrainingPreprocessor
+from electra_keras.models import ElectraTextClassifier
+from electra_keras.models import ElectraTextClassifierPreprocessor
 from electra_keras.models import ElectraTokenClassifier
 from electra_keras.models import ReplacedTokenDetectionHead
 from electra_keras.pretraining import ElectraPretrainer
@@ -39,6 +42,9 @@ __all__ = [
     "ElectraEmbedding",
     "ElectraEncoder",
     "ElectraPretrainer",
+    "ElectraPretrainingPreprocessor",
+    "ElectraTextClassifier",
+    "ElectraTextClassifierPreprocessor",
     "ElectraTokenClassifier",
     "MaskedLMPretrainer",
     "ReplacedTokenDetectionHead",

@@ -13,6 +13,8 @@ import typing
 import yaml
 
 OBJECTIVE_KINDS = ("electra", "mlm")
+# configs/*.yaml (a link to these): tiny, small, base, large.
+CONFIG_DIR = pathlib.Path(__file__).resolve().parent / "configs"
 
 
 class ConfigError(ValueError):
@@ -315,6 +317,21 @@ class ElectraConfig:
         config = cls(**sections)
         config.validate()
         return config
+
+    @classmethod
+    def named(cls, name, overrides=()):
+        """One of the shipped configs: "tiny", "small", "base" or "large".
+
+        Example:
+        ```python
+        config = electra_keras.ElectraConfig.named("small")  # the paper's ELECTRA-Small
+        ```
+        """
+        path = CONFIG_DIR / f"{name}.yaml"
+        if not path.is_file():
+            known = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+            raise ConfigError(f"no shipped config {name!r}; choose one of {', '.join(known)}")
+        return cls.from_yaml(path, overrides)
 
     @classmethod
     def from_yaml(cls, path, overrides=()):

@@ -19,8 +19,7 @@ import sys
 
 from electra_keras.cli import input_errors
 from electra_keras.cli import positive_int
-
-CONFIG_DIR = pathlib.Path(__file__).resolve().parent.parent.parent / "configs"
+from electra_keras.config import CONFIG_DIR
 
 
 def parse_args(argv=None):

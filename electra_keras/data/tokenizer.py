@@ -8,7 +8,6 @@ one built here) round-trips.
 import pathlib
 
 import keras_hub
-import tensorflow as tf
 
 from electra_keras.files import atomic_path
 
@@ -98,6 +97,8 @@ def build_vocabulary(lines, vocabulary_size, lowercase=False, strip_accents=Fals
         return _build_with_tokenizers(lines, vocabulary_size, lowercase, strip_accents)
     if trainer != "keras_hub":
         raise ValueError(f"trainer must be 'tokenizers' or 'keras_hub', got {trainer!r}")
+    import tensorflow as tf  # only the keras-hub learner runs on tf.data
+
     if not isinstance(lines, tf.data.Dataset):
         lines = tf.data.Dataset.from_tensor_slices(tf.constant(list(lines), dtype=tf.string))
     return keras_hub.tokenizers.compute_word_piece_vocabulary(

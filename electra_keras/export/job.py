@@ -54,7 +54,9 @@ def export_pretrained(paths, base, format="savedmodel", name="electra", version=
     if format == "keras-hub":
         from electra_keras.interop.keras_hub_presets import save_keras_hub_preset
 
-        return save_keras_hub_preset(pretrainer, source.vocabulary, base, lowercase=source.lowercase)
+        return save_keras_hub_preset(
+            pretrainer, source.vocabulary, base, lowercase=source.lowercase, sequence_length=source.sequence_length
+        )
     length = sequence_length or source.sequence_length or DEFAULT_SEQUENCE_LENGTH
     length = min(length, source.model_config.max_position_embeddings)
     model_dir = pathlib.Path(base) / name

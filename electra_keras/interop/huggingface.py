@@ -15,6 +15,7 @@ Hugging Face's `ElectraForPreTraining` has no pooler; the pretrainer's
 (frozen, unused by the objective) keeps its initial weights.
 """
 
+import dataclasses
 import json
 import pathlib
 
@@ -27,6 +28,11 @@ from electra_keras.interop.source import Pretrained
 
 GENERATOR_ARCHITECTURE = "ElectraForMaskedLM"
 DISCRIMINATOR_ARCHITECTURE = "ElectraForPreTraining"
+# Models whose encoder is an ELECTRA discriminator: fine-tuning keeps it.
+ENCODER_ARCHITECTURES = (
+    DISCRIMINATOR_ARCHITECTURE, "ElectraModel", "ElectraForSequenceClassification",
+    "ElectraForTokenClassification", "ElectraForQuestionAnswering", "ElectraForMultipleChoice",
+)
 _ACTIVATIONS = {"gelu": "gelu", "gelu_new": "gelu_approximate", "gelu_pytorch_tanh": "gelu_approximate"}
 
 
@@ -129,38 +135,23 @@ def model_config_from_huggingface(generator_config, discriminator_config, source
     ```
     """
     d, g = discriminator_config, generator_config
+    model = model_config_from_discriminator(d, source=source)
     activation = d.get("hidden_act", "gelu")
-    if activation not in _ACTIVATIONS:
-        raise CheckpointFormatError(f"{source}: hidden_act {activation!r} is not one of {sorted(_ACTIVATIONS)}")
     if g.get("hidden_act", "gelu") != activation:
         raise CheckpointFormatError(
             f"{source}: generator hidden_act {g.get('hidden_act')!r} differs from the discriminator's {activation!r}"
         )
-    for config, name in ((d, "discriminator"), (g, "generator")):
-        if abs(config.get("layer_norm_eps", 1e-12) - 1e-12) > 1e-15:
-            raise CheckpointFormatError(f"{source}: {name} layer_norm_eps {config['layer_norm_eps']} is not 1e-12")
-        if config.get("position_embedding_type", "absolute") != "absolute":
-            raise CheckpointFormatError(f"{source}: {name} position_embedding_type must be 'absolute'")
+    _check_encoder_config(g, "generator", source)
     for field in ("vocab_size", "embedding_size", "max_position_embeddings", "type_vocab_size"):
         if g.get(field) != d.get(field):
             raise CheckpointFormatError(
                 f"{source}: generator {field} {g.get(field)} differs from the discriminator's {d.get(field)}; "
                 "a shared embedding needs them equal"
             )
-    model = ModelConfig(
-        vocabulary_size=d["vocab_size"],
-        embedding_size=d["embedding_size"],
-        hidden_size=d["hidden_size"],
-        num_layers=d["num_hidden_layers"],
-        num_heads=d["num_attention_heads"],
-        intermediate_size=d["intermediate_size"],
+    model = dataclasses.replace(
+        model,
         generator_size_fraction=g["hidden_size"] / d["hidden_size"],
         generator_layers_fraction=g["num_hidden_layers"] / d["num_hidden_layers"],
-        max_position_embeddings=d["max_position_embeddings"],
-        num_segments=d.get("type_vocab_size", 2),
-        dropout=d.get("hidden_dropout_prob", 0.1),
-        hidden_activation=_ACTIVATIONS[activation],
-        initializer_range=d.get("initializer_range", 0.02),
     )
     derived = {
         "hidden_size": model.generator_hidden_size,
@@ -176,6 +167,47 @@ def model_config_from_huggingface(generator_config, discriminator_config, source
             )
     model.validate()
     return model
+
+
+def model_config_from_discriminator(config, base=None, source="checkpoint"):
+    """The `ModelConfig` of a Hugging Face discriminator (or ELECTRA encoder) config.
+
+    The generator's sizes, which a discriminator does not store, come from
+    `base` (default: the paper's quarter-size generator).
+
+    Example:
+    ```python
+    model = model_config_from_discriminator(read_config("electra-discriminator"))
+    ```
+    """
+    d = config
+    activation = d.get("hidden_act", "gelu")
+    if activation not in _ACTIVATIONS:
+        raise CheckpointFormatError(f"{source}: hidden_act {activation!r} is not one of {sorted(_ACTIVATIONS)}")
+    _check_encoder_config(d, "discriminator", source)
+    model = dataclasses.replace(
+        base or ModelConfig(),
+        vocabulary_size=d["vocab_size"],
+        embedding_size=d["embedding_size"],
+        hidden_size=d["hidden_size"],
+        num_layers=d["num_hidden_layers"],
+        num_heads=d["num_attention_heads"],
+        intermediate_size=d["intermediate_size"],
+        max_position_embeddings=d["max_position_embeddings"],
+        num_segments=d.get("type_vocab_size", 2),
+        dropout=d.get("hidden_dropout_prob", 0.1),
+        hidden_activation=_ACTIVATIONS[activation],
+        initializer_range=d.get("initializer_range", 0.02),
+    )
+    model.validate()
+    return model
+
+
+def _check_encoder_config(config, name, source):
+    if abs(config.get("layer_norm_eps", 1e-12) - 1e-12) > 1e-15:
+        raise CheckpointFormatError(f"{source}: {name} layer_norm_eps {config['layer_norm_eps']} is not 1e-12")
+    if config.get("position_embedding_type", "absolute") != "absolute":
+        raise CheckpointFormatError(f"{source}: {name} position_embedding_type must be 'absolute'")
 
 
 # --- The name map ------------------------------------------------------------
@@ -356,6 +388,79 @@ def open_huggingface(*folders):
     )
 
 
+def holds_discriminator(folder):
+    """Whether `folder` is one Hugging Face model whose encoder is an ELECTRA
+    discriminator (`ElectraForPreTraining`, `ElectraModel`, `ElectraFor...`)."""
+    folder = pathlib.Path(folder)
+    if not (folder / "config.json").is_file():
+        return False
+    return bool(set(read_config(folder).get("architectures") or []) & set(ENCODER_ARCHITECTURES))
+
+
+def open_huggingface_discriminator(folder, defaults=None):
+    """The `Pretrained` of one Hugging Face discriminator (or `ElectraModel`, or
+    a fine-tuned `ElectraFor...` whose encoder is kept; its task head is not).
+
+    A pretrainer built from it has the discriminator's weights (and the
+    replaced-token head of an `ElectraForPreTraining`); its generator, of
+    `defaults.generator_size_fraction`, starts from random weights.
+
+    Example:
+    ```python
+    source = open_huggingface_discriminator("koelectra-base-v3-discriminator")
+    encoder = source.build_pretrainer().discriminator
+    ```
+    """
+    folder = pathlib.Path(folder)
+    config = read_config(folder)
+    architectures = config.get("architectures") or []
+    if not set(architectures) & set(ENCODER_ARCHITECTURES):
+        raise CheckpointFormatError(
+            f"{folder / 'config.json'}: architectures {architectures} hold no ELECTRA discriminator; "
+            f"expected one of {', '.join(ENCODER_ARCHITECTURES)}"
+        )
+    model_config = model_config_from_discriminator(config, defaults, source=str(folder))
+    vocabulary, lowercase = read_vocabulary(folder, model_config.vocabulary_size)
+    return Pretrained(
+        kind="huggingface",
+        paths=(folder,),
+        model_config=model_config,
+        vocabulary=vocabulary,
+        lowercase=lowercase,
+        loader=lambda pretrainer: assign_discriminator_tensors(pretrainer, read_weights(folder), folder),
+        has_generator=False,
+    )
+
+
+def assign_discriminator_tensors(pretrainer, tensors, source):
+    """Assigns a Hugging Face discriminator's tensors (`electra.`-prefixed, or
+    `ElectraModel`'s unprefixed ones) to a pretrainer's discriminator.
+
+    Example:
+    ```python
+    assign_discriminator_tensors(pretrainer, read_weights("electra-discriminator"), "electra-discriminator")
+    ```
+    """
+    prefix = "electra." if any(key.startswith("electra.") for key in tensors) else ""
+    assignments = []
+    for variable, key, kind in weight_map(pretrainer)["discriminator"]:
+        if key.startswith("discriminator_predictions."):
+            if key not in tensors:
+                continue  # a fine-tuned model or ElectraModel: the head starts fresh
+        else:
+            key = prefix + key[len("electra."):]
+        if key not in tensors:
+            raise CheckpointFormatError(f"{source}: tensor {key} is missing")
+        value = _to_keras(np.asarray(tensors[key], dtype="float32"), kind, tuple(variable.shape))
+        if value.shape != tuple(variable.shape):
+            raise CheckpointFormatError(
+                f"{source}: tensor {key} has shape {tensors[key].shape}, the model needs {tuple(variable.shape)}"
+            )
+        assignments.append((variable, value))
+    for variable, value in assignments:
+        variable.assign(value)
+
+
 def pretrainer_from_huggingface(*folders, objective_config=None, **pretrainer_kwargs):
     """An `ElectraPretrainer` and its vocabulary from a Hugging Face pair.
 
@@ -400,28 +505,39 @@ def read_vocabulary(folder, vocabulary_size):
 # --- Export ------------------------------------------------------------------
 
 
-def _huggingface_config(model_config, part):
-    m = model_config
-    generator = part == "generator"
-    activation = {"gelu": "gelu", "gelu_approximate": "gelu_new"}[m.hidden_activation]
+def encoder_config(encoder):
+    """The `config.json` fields of Hugging Face's ELECTRA for an `ElectraEncoder`.
+
+    Example:
+    ```python
+    encoder_config(pretrainer.discriminator)["hidden_size"]
+    ```
+    """
     return {
-        "architectures": [GENERATOR_ARCHITECTURE if generator else DISCRIMINATOR_ARCHITECTURE],
         "model_type": "electra",
-        "vocab_size": m.vocabulary_size,
-        "embedding_size": m.embedding_size,
-        "hidden_size": m.generator_hidden_size if generator else m.hidden_size,
-        "num_hidden_layers": m.generator_num_layers if generator else m.num_layers,
-        "num_attention_heads": m.generator_num_heads if generator else m.num_heads,
-        "intermediate_size": m.generator_intermediate_size if generator else m.intermediate_size,
-        "hidden_act": activation,
-        "hidden_dropout_prob": m.dropout,
-        "attention_probs_dropout_prob": m.dropout,
-        "max_position_embeddings": m.max_position_embeddings,
-        "type_vocab_size": m.num_segments,
-        "initializer_range": m.initializer_range,
+        "vocab_size": encoder.vocabulary_size,
+        "embedding_size": encoder.embedding_dim,
+        "hidden_size": encoder.hidden_dim,
+        "num_hidden_layers": encoder.num_layers,
+        "num_attention_heads": encoder.num_heads,
+        "intermediate_size": encoder.intermediate_dim,
+        "hidden_act": {"gelu": "gelu", "gelu_approximate": "gelu_new"}[encoder.activation],
+        "hidden_dropout_prob": encoder.dropout,
+        "attention_probs_dropout_prob": encoder.dropout,
+        "max_position_embeddings": encoder.max_sequence_length,
+        "type_vocab_size": encoder.num_segments,
+        "initializer_range": encoder.initializer_range,
         "layer_norm_eps": 1e-12,
         "position_embedding_type": "absolute",
         "pad_token_id": 0,
+    }
+
+
+def _huggingface_config(pretrainer, part):
+    generator = part == "generator"
+    return {
+        "architectures": [GENERATOR_ARCHITECTURE if generator else DISCRIMINATOR_ARCHITECTURE],
+        **encoder_config(pretrainer.generator if generator else pretrainer.discriminator),
         "tie_word_embeddings": True,
     }
 
@@ -455,7 +571,7 @@ def save_huggingface(pretrainer, vocabulary, folder, lowercase=False):
             if part == "generator":
                 tensors["generator_lm_head.weight"] = tensors["electra.embeddings.word_embeddings.weight"]
             save_file(tensors, str(target / "model.safetensors"), metadata={"format": "pt"})
-            config = _huggingface_config(pretrainer.model_config, part)
+            config = _huggingface_config(pretrainer, part)
             (target / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
             tokenization.save_vocabulary(vocabulary, target / "vocab.txt")
             (target / "tokenizer_config.json").write_text(

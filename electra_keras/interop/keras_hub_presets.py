@@ -1,29 +1,34 @@
-"""keras-hub presets: the discriminator out as one, and presets in as a start.
+"""keras-hub presets in and out: the `interop` face of `pretraining.presets`.
 
-A keras-hub ELECTRA preset holds the discriminator backbone and its
-tokenizer only (no generator, no heads). Saving one lets
-`keras_hub.models.ElectraBackbone.from_preset(folder)` (and keras-hub's task
-models) use what was pretrained here; loading one starts a pretrainer whose
-discriminator and shared embeddings come from the preset while the generator
-and both heads start fresh.
+A preset written here is a keras-hub ELECTRA preset (the discriminator as
+`keras_hub.models.ElectraBackbone`, its tokenizer) plus the whole pretrainer
+(`task.json`, `task.weights.h5`); a preset from keras-hub holds the
+discriminator only, and a pretrainer started from it gets a fresh generator.
 """
 
 import dataclasses
+import json
 import pathlib
 
 import keras_hub
 
 from electra_keras.config import ModelConfig
-from electra_keras.files import atomic_directory
+from electra_keras.config import ObjectiveConfig
 from electra_keras.interop.source import Pretrained
+from electra_keras.models.preprocessors import ElectraPretrainingPreprocessor
+from electra_keras.pretraining import presets
+from electra_keras.pretraining.presets import model_config_from_backbone
+from electra_keras.pretraining.trainer import ElectraPretrainer
+
+# The serving length of a preset whose pretrainer did not say.
+DEFAULT_SEQUENCE_LENGTH = 128
 
 
-def save_keras_hub_preset(pretrainer, vocabulary, folder, lowercase=False):
-    """Writes the discriminator and its tokenizer as a keras-hub preset folder.
+def save_keras_hub_preset(pretrainer, vocabulary, folder, lowercase=False, sequence_length=None):
+    """Writes a pretrainer and its vocabulary as a preset folder, atomically.
 
     Only `hidden_activation: gelu_approximate` converts exactly (keras-hub's
-    ELECTRA uses it); other activations are refused. Written to a staging
-    folder and renamed into place.
+    ELECTRA uses it); other activations are refused.
 
     Example:
     ```python
@@ -31,23 +36,18 @@ def save_keras_hub_preset(pretrainer, vocabulary, folder, lowercase=False):
     backbone = keras_hub.models.ElectraBackbone.from_preset("presets/my_electra")
     ```
     """
-    folder = pathlib.Path(folder)
-    backbone = pretrainer.discriminator.to_keras_hub_backbone()
-    tokenizer = keras_hub.models.ElectraTokenizer(vocabulary=list(vocabulary), lowercase=lowercase)
-    with atomic_directory(folder) as staging:
-        backbone.save_to_preset(str(staging))
-        tokenizer.save_to_preset(str(staging))
-    return folder
+    length = sequence_length or min(DEFAULT_SEQUENCE_LENGTH, pretrainer.model_config.max_position_embeddings)
+    preprocessor = ElectraPretrainingPreprocessor.from_vocabulary(vocabulary, length, lowercase)
+    return presets.save_preset(pretrainer, folder, preprocessor)
 
 
 def open_keras_hub_preset(folder, defaults=None):
-    """The `Pretrained` of a local keras-hub ELECTRA preset (a discriminator only).
+    """The `Pretrained` of a local preset folder: a pretrainer's, or keras-hub's (a discriminator only).
 
     Args:
-        folder: the preset folder (`metadata.json`, `config.json`, weights,
-            and the tokenizer's assets).
-        defaults: `ModelConfig` for what a preset does not store (the
-            generator's size); the preset's own dropout is kept.
+        folder: the preset folder.
+        defaults: `ModelConfig` for what a keras-hub preset does not store
+            (the generator's size); the preset's own dropout is kept.
 
     Example:
     ```python
@@ -56,29 +56,34 @@ def open_keras_hub_preset(folder, defaults=None):
     ```
     """
     folder = pathlib.Path(folder)
-    backbone_config = keras_hub.models.ElectraBackbone.from_preset(str(folder), load_weights=False).get_config()
-    tokenizer = keras_hub.models.ElectraTokenizer.from_preset(str(folder))
-    base = dataclasses.replace(defaults or ModelConfig(), dropout=backbone_config["dropout"])
-
-    def load(pretrainer):
-        backbone = keras_hub.models.ElectraBackbone.from_preset(str(folder))
-        pretrainer.discriminator.load_keras_hub_backbone(backbone)
-
+    preprocessor = ElectraPretrainingPreprocessor.from_preset(str(folder))
+    tokenizer = preprocessor.tokenizer
+    objective_config = sequence_length = None
+    if presets.preset_holds_generator(folder):
+        config = json.loads((folder / presets.TASK_CONFIG).read_text(encoding="utf-8"))["config"]
+        model_config = ModelConfig(**config["model_config"])
+        objective_config = ObjectiveConfig(**config["objective_config"])
+        sequence_length = preprocessor.sequence_length
+    else:
+        backbone_config = keras_hub.models.ElectraBackbone.from_preset(str(folder), load_weights=False).get_config()
+        base = dataclasses.replace(defaults or ModelConfig(), dropout=backbone_config["dropout"])
+        model_config = model_config_from_backbone(backbone_config, base)
     return Pretrained(
         kind="keras_hub",
         paths=(folder,),
-        model_config=model_config_from_backbone(backbone_config, base),
+        model_config=model_config,
         vocabulary=tokenizer.get_vocabulary(),
         lowercase=bool(tokenizer.lowercase),
-        loader=load,
-        has_generator=False,
+        strip_accents=bool(tokenizer.strip_accents),
+        loader=lambda pretrainer: presets.load_preset_weights(pretrainer, folder),
+        has_generator=presets.preset_holds_generator(folder),
+        objective_config=objective_config,
+        sequence_length=sequence_length,
     )
 
 
 def pretrainer_from_keras_hub_preset(folder, generator_size_fraction=0.25, **pretrainer_kwargs):
-    """An `ElectraPretrainer` whose discriminator comes from a local keras-hub preset.
-
-    The generator and both heads start fresh.
+    """An `ElectraPretrainer` from a preset folder (`ElectraPretrainer.from_preset`).
 
     Returns:
         `(pretrainer, vocabulary, lowercase)`.
@@ -88,28 +93,6 @@ def pretrainer_from_keras_hub_preset(folder, generator_size_fraction=0.25, **pre
     pretrainer, vocabulary, lowercase = pretrainer_from_keras_hub_preset("presets/electra_small")
     ```
     """
-    source = open_keras_hub_preset(folder, ModelConfig(generator_size_fraction=generator_size_fraction))
-    objective_config = pretrainer_kwargs.pop("objective_config", None)
-    return source.build_pretrainer(objective_config, **pretrainer_kwargs), source.vocabulary, source.lowercase
-
-
-def model_config_from_backbone(backbone_config, base):
-    """`base` (a `ModelConfig`) with the sizes of an `ElectraBackbone` config.
-
-    Example:
-    ```python
-    model = model_config_from_backbone(backbone.get_config(), config.model)
-    ```
-    """
-    return dataclasses.replace(
-        base,
-        vocabulary_size=backbone_config["vocab_size"],
-        embedding_size=backbone_config["embedding_dim"],
-        hidden_size=backbone_config["hidden_dim"],
-        num_layers=backbone_config["num_layers"],
-        num_heads=backbone_config["num_heads"],
-        intermediate_size=backbone_config["intermediate_dim"],
-        max_position_embeddings=backbone_config["max_sequence_length"],
-        num_segments=backbone_config["num_segments"],
-        hidden_activation="gelu_approximate",  # keras-hub's ELECTRA
-    )
+    pretrainer = ElectraPretrainer.from_preset(folder, generator_size_fraction, **pretrainer_kwargs)
+    tokenizer = pretrainer.preprocessor.tokenizer
+    return pretrainer, tokenizer.get_vocabulary(), bool(tokenizer.lowercase)

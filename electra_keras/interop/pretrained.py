@@ -7,6 +7,7 @@ format is detected once and every job takes every format:
 |---|---|---|
 | `run` | an electra_keras run folder (`config.yaml`, `vocab.txt`), or one of its `checkpoints/ckpt-<step>` | generator and discriminator |
 | `huggingface` | a Hugging Face pair: a folder with `generator/` and `discriminator/`, or the two model folders | generator and discriminator |
+| `huggingface` | one Hugging Face `ElectraForPreTraining`, `ElectraModel` or fine-tuned `ElectraFor...` folder | the discriminator |
 | `keras_hub` | a keras-hub preset folder (`metadata.json`) | the discriminator |
 | `official` | an official google-research/electra TF1 checkpoint folder (a `checkpoint` file and `vocab.txt`) | generator and discriminator |
 
@@ -17,7 +18,9 @@ import dataclasses
 import pathlib
 
 from electra_keras.interop.huggingface import CheckpointFormatError
+from electra_keras.interop.huggingface import holds_discriminator
 from electra_keras.interop.huggingface import open_huggingface
+from electra_keras.interop.huggingface import open_huggingface_discriminator
 from electra_keras.interop.keras_hub_presets import open_keras_hub_preset
 from electra_keras.interop.official import open_official
 from electra_keras.interop.source import Pretrained
@@ -26,7 +29,8 @@ from electra_keras.runs.run_folder import RunFolder
 EXPECTED = (
     "an electra_keras run folder (config.yaml and vocab.txt) or one of its checkpoints/ckpt-<step>, "
     "a Hugging Face generator+discriminator pair (a folder with generator/ and discriminator/, or the "
-    "two model folders), a keras-hub preset folder (metadata.json), or an official TF1 checkpoint "
+    "two model folders) or discriminator alone (ElectraForPreTraining, ElectraModel, ElectraFor...), "
+    "a keras-hub preset folder (metadata.json), or an official TF1 checkpoint "
     "folder (a checkpoint file and vocab.txt)"
 )
 
@@ -80,12 +84,14 @@ def open_pretrained(paths, defaults=None, lowercase=False, checkpoint=None):
         return open_keras_hub_preset(folder, defaults)
     if (folder / "generator").is_dir() and (folder / "discriminator").is_dir():
         return open_huggingface(folder)
+    if holds_discriminator(folder):
+        return open_huggingface_discriminator(folder, defaults)
     found = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir()) if folder.is_dir() else []
     shown = (", ".join(found[:12]) + (", ..." if len(found) > 12 else "")) if found else "nothing"
     if (folder / "config.json").is_file():
         raise CheckpointFormatError(
-            f"{folder}: a single Hugging Face model folder (found {shown}); pass the generator and "
-            f"discriminator folders together. Expected {EXPECTED}"
+            f"{folder}: a Hugging Face folder without an ELECTRA discriminator (found {shown}); pass the "
+            f"generator and discriminator folders together. Expected {EXPECTED}"
         )
     raise CheckpointFormatError(f"{folder}: not a pretrained ELECTRA; found {shown}. Expected {EXPECTED}")
 

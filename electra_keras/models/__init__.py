@@ -5,7 +5,12 @@
 - `ElectraEncoder`: the transformer stack (generator or discriminator),
   convertible to and from `keras_hub.models.ElectraBackbone`.
 - `ReplacedTokenDetectionHead`, `tied_masked_lm_head`: the pretraining heads.
-- `ElectraClassifier`, `ElectraTokenClassifier`: fine-tuning heads.
+- `ElectraClassifier`, `ElectraTokenClassifier`: fine-tuning heads on an
+  encoder's token ids.
+- `ElectraPretrainingPreprocessor`, `ElectraTextClassifierPreprocessor`:
+  keras-hub preprocessors, raw strings to token ids inside `tf.data`.
+- `ElectraTextClassifier`: a keras-hub `TextClassifier` task: `fit` and
+  `predict` on raw strings, `save_to_preset` / `from_preset`.
 
 Example:
 ```python
@@ -23,13 +28,19 @@ from electra_keras.models.heads import ReplacedTokenDetectionHead
 from electra_keras.models.heads import tied_masked_lm_head
 from electra_keras.models.layer_settings import activation_by_name
 from electra_keras.models.layer_settings import truncated_normal
+from electra_keras.models.preprocessors import ElectraPretrainingPreprocessor
+from electra_keras.models.preprocessors import ElectraTextClassifierPreprocessor
 from electra_keras.models.task_heads import ElectraClassifier
 from electra_keras.models.task_heads import ElectraTokenClassifier
+from electra_keras.models.text_classifier import ElectraTextClassifier
 
 __all__ = [
     "ElectraClassifier",
     "ElectraEmbedding",
     "ElectraEncoder",
+    "ElectraPretrainingPreprocessor",
+    "ElectraTextClassifier",
+    "ElectraTextClassifierPreprocessor",
     "ElectraTokenClassifier",
     "ReplacedTokenDetectionHead",
     "activation_by_name",

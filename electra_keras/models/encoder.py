@@ -249,6 +249,55 @@ class ElectraEncoder(keras.Model):
             target.set_weights(source.get_weights())
         return backbone
 
+    def save_to_preset(self, preset_dir, max_shard_size=10):
+        """Writes this encoder as a keras-hub preset's backbone.
+
+        With keras-hub's activation (the tanh-approximate gelu) and a pooler
+        it is written as a `keras_hub.models.ElectraBackbone`, which keras-hub
+        loads without this package; otherwise (exact gelu, which keras-hub's
+        ELECTRA cannot represent) as this class, which `from_preset` and
+        keras-hub's task loaders read once `electra_keras` is imported. Add a
+        tokenizer (`tokenizer.save_to_preset(preset_dir)`) for keras-hub's
+        tasks; `ElectraPretrainer.save_to_preset` writes both.
+
+        Example:
+        ```python
+        pretrainer.discriminator.save_to_preset("presets/discriminator")
+        backbone = keras_hub.models.ElectraBackbone.from_preset("presets/discriminator")
+        ```
+        """
+        if self.activation == "gelu_approximate" and self.pooled_dense is not None:
+            self.to_keras_hub_backbone().save_to_preset(str(preset_dir), max_shard_size=max_shard_size)
+            return
+        from keras_hub.src.utils.preset_utils import get_preset_saver
+
+        get_preset_saver(str(preset_dir)).save_backbone(self, max_shard_size=max_shard_size)
+
+    @classmethod
+    def from_preset(cls, preset_dir, **kwargs):
+        """An encoder from a preset: keras-hub's `ElectraBackbone`, or this class.
+
+        Example:
+        ```python
+        encoder = ElectraEncoder.from_preset("presets/discriminator")
+        ```
+        """
+        from keras_hub.src.utils.preset_utils import get_preset_loader
+
+        loader = get_preset_loader(str(preset_dir))
+        if issubclass(loader.check_backbone_class(), cls):
+            return loader.load_backbone(cls, load_weights=True, **kwargs)
+        backbone = keras_hub.models.ElectraBackbone.from_preset(str(preset_dir))
+        config = backbone.get_config()
+        encoder = cls(
+            vocabulary_size=config["vocab_size"], embedding_dim=config["embedding_dim"],
+            hidden_dim=config["hidden_dim"], num_layers=config["num_layers"], num_heads=config["num_heads"],
+            intermediate_dim=config["intermediate_dim"], dropout=config["dropout"],
+            max_sequence_length=config["max_sequence_length"], num_segments=config["num_segments"], **kwargs,
+        )
+        encoder.load_keras_hub_backbone(backbone)
+        return encoder
+
     def load_keras_hub_backbone(self, backbone):
         """Copies a `keras_hub.models.ElectraBackbone`'s weights into this encoder.
 

@@ -52,13 +52,22 @@ class ElectraPretrainer(keras.Model):
     the discriminator's replaced-token logits (ELECTRA) or the encoder's
     sequence output (MLM).
 
+    With a `preprocessor` (an `ElectraPretrainingPreprocessor`), `fit`,
+    `evaluate` and `predict` also take raw strings: a list of them, or a
+    `tf.data.Dataset` of string batches such as
+    `tf.data.TextLineDataset(path).batch(32)`. The vocabulary size and the
+    special token ids then come from its tokenizer, and
+    `save_to_preset` / `from_preset` move the whole pretrainer as a keras-hub
+    preset folder (`electra_keras.pretraining.presets`).
+
     Args:
         model_config: `electra_keras.config.ModelConfig` or its dict; its
-            `vocabulary_size` must be set.
-        objective_config: `electra_keras.config.ObjectiveConfig` or its dict.
-        mask_token_id: int, id of [MASK].
+            `vocabulary_size` must be set unless a preprocessor gives it.
+        objective_config: `electra_keras.config.ObjectiveConfig` or its dict
+            (default: ELECTRA's).
+        mask_token_id: int, id of [MASK] (default: the preprocessor's).
         special_token_ids: list of ints never masked ([PAD], [CLS], [SEP],
-            [MASK]).
+            [MASK]; default: the preprocessor's).
         gradient_clip_norm: float or None, global-norm clipping threshold.
         seed: int, seed of the masks and the Gumbel noise.
         gradient_accumulation_steps: int; above 1, each batch is split into
@@ -66,6 +75,8 @@ class ElectraPretrainer(keras.Model):
             gradients are summed before one update. The update equals that of
             the whole batch (losses are divided by the whole batch's counts),
             while activations take the memory of one micro-batch.
+        preprocessor: an `ElectraPretrainingPreprocessor`, or None for
+            batches that are already token ids.
 
     Example:
     ```python
@@ -79,23 +90,47 @@ class ElectraPretrainer(keras.Model):
     pretrainer.compile(optimizer=keras.optimizers.AdamW(1e-3))
     pretrainer.fit(dataset, steps_per_epoch=100)  # dicts of token_ids, segment_ids, padding_mask
     discriminator = pretrainer.discriminator
+
+    # From raw text:
+    preprocessor = ElectraPretrainingPreprocessor.from_vocabulary("vocab.txt", sequence_length=64)
+    pretrainer = electra_keras.ElectraPretrainer(config.model, preprocessor=preprocessor)
+    pretrainer.compile(optimizer=keras.optimizers.AdamW(1e-3))
+    pretrainer.fit(tf.data.TextLineDataset("corpus.txt").batch(32))
+    pretrainer.save_to_preset("my_electra")
     ```
     """
 
     def __init__(
         self,
         model_config,
-        objective_config,
-        mask_token_id,
-        special_token_ids,
+        objective_config=None,
+        mask_token_id=None,
+        special_token_ids=None,
         gradient_clip_norm=1.0,
         seed=0,
         gradient_accumulation_steps=1,
+        preprocessor=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
-        model_config = _as_config(ModelConfig, model_config)
-        objective_config = _as_config(ObjectiveConfig, objective_config)
+        model_config = _as_config(ModelConfig, model_config, validate=False)
+        objective_config = _as_config(ObjectiveConfig, objective_config or {})
+        if preprocessor is not None:
+            tokenizer = preprocessor.tokenizer
+            if model_config.vocabulary_size is None:
+                model_config = dataclasses.replace(model_config, vocabulary_size=tokenizer.vocabulary_size())
+            mask_token_id = tokenizer.mask_token_id if mask_token_id is None else mask_token_id
+            if special_token_ids is None:
+                special_token_ids = preprocessor.special_token_ids
+            if preprocessor.sequence_length > model_config.max_position_embeddings:
+                # A preprocessor loaded with keras-hub's defaults may be longer.
+                preprocessor.sequence_length = model_config.max_position_embeddings
+        model_config.validate()
+        if mask_token_id is None or special_token_ids is None:
+            raise ValueError(
+                "ElectraPretrainer needs mask_token_id and special_token_ids, or a preprocessor "
+                "(electra_keras.models.ElectraPretrainingPreprocessor) whose tokenizer gives them"
+            )
         if int(gradient_accumulation_steps) < 1:
             raise ValueError(
                 f"gradient_accumulation_steps must be at least 1, got {gradient_accumulation_steps}"
@@ -135,6 +170,7 @@ class ElectraPretrainer(keras.Model):
             # non-trainable variable the stateless step carries. TensorFlow
             # steps fold theirs from the optimizer step (`tf_step.step_seed`).
             self.noise_seed_generator = keras.random.SeedGenerator(int(seed), name="noise_seeds")
+        self.preprocessor = preprocessor
         self.built = True
         distinct_dropout_per_replica(self)
 
@@ -224,6 +260,90 @@ class ElectraPretrainer(keras.Model):
 
         return tf_step.compute_gradients(self, inputs, seed=seed, noise=noise, training=training)
 
+    # --- Raw strings, through the preprocessor ------------------------------
+
+    def fit(self, x=None, y=None, batch_size=None, validation_data=None, **kwargs):
+        """`keras.Model.fit`, taking raw strings too when there is a preprocessor.
+
+        Strings (a list, or a `tf.data.Dataset` of string batches) are
+        tokenized and packed by the preprocessor inside `tf.data`; a list is
+        shuffled each epoch unless `shuffle=False`.
+        """
+        shuffle = kwargs.pop("shuffle", True)
+        if _contains_strings(x):
+            x, batch_size, shuffle = self._text_batches(x, batch_size, shuffle), None, False
+        if validation_data is not None and _contains_strings(validation_data):
+            validation_data = self._text_batches(validation_data, batch_size or 32, shuffle=False)
+        return super().fit(x, y, batch_size=batch_size, validation_data=validation_data, shuffle=shuffle, **kwargs)
+
+    def evaluate(self, x=None, y=None, batch_size=None, **kwargs):
+        """`keras.Model.evaluate`, taking raw strings too (see `fit`)."""
+        if _contains_strings(x):
+            x, batch_size = self._text_batches(x, batch_size, shuffle=False), None
+        return super().evaluate(x, y, batch_size=batch_size, **kwargs)
+
+    def predict(self, x, batch_size=None, **kwargs):
+        """`keras.Model.predict`, taking raw strings too: per-token logits of
+        the discriminator (ELECTRA) or the encoder's states (MLM)."""
+        if _contains_strings(x):
+            x, batch_size = self._text_batches(x, batch_size, shuffle=False), None
+        return super().predict(x, batch_size=batch_size, **kwargs)
+
+    def _text_batches(self, x, batch_size, shuffle):
+        import tensorflow as tf
+
+        if self.preprocessor is None:
+            raise ValueError(
+                "ElectraPretrainer got raw strings but has no preprocessor; build it with "
+                "preprocessor=ElectraPretrainingPreprocessor(...) or pass token id batches"
+            )
+        if isinstance(x, tf.data.Dataset):
+            if batch_size is not None:
+                raise ValueError("a tf.data.Dataset is batched already; do not pass batch_size")
+            dataset = x
+        else:
+            strings = list(x) if not isinstance(x, tuple) else x
+            dataset = tf.data.Dataset.from_tensor_slices(strings)
+            if shuffle:
+                dataset = dataset.shuffle(len(strings[0]) if isinstance(strings, tuple) else len(strings),
+                                          reshuffle_each_iteration=True)
+            # Accumulation splits every batch into equal micro-batches.
+            dataset = dataset.batch(batch_size or 32, drop_remainder=self.gradient_accumulation_steps > 1)
+        return dataset.map(self.preprocessor, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+    # --- Presets --------------------------------------------------------------
+
+    def save_to_preset(self, preset_dir, preprocessor=None):
+        """Writes a keras-hub preset folder (see `electra_keras.pretraining.presets`).
+
+        `keras_hub.models.ElectraBackbone.from_preset(preset_dir)` then loads
+        the discriminator, and `ElectraPretrainer.from_preset` the whole
+        pretrainer.
+
+        Example:
+        ```python
+        pretrainer.save_to_preset("presets/my_electra")
+        ```
+        """
+        from electra_keras.pretraining import presets
+
+        return presets.save_preset(self, preset_dir, preprocessor)
+
+    @classmethod
+    def from_preset(cls, preset_dir, generator_size_fraction=0.25, **kwargs):
+        """A pretrainer from a preset folder: one `save_to_preset` wrote (all
+        of it), or a keras-hub ELECTRA preset (its discriminator, with a fresh
+        generator of `generator_size_fraction`).
+
+        Example:
+        ```python
+        pretrainer = electra_keras.ElectraPretrainer.from_preset("presets/my_electra")
+        ```
+        """
+        from electra_keras.pretraining import presets
+
+        return presets.load_preset(cls, preset_dir, generator_size_fraction, **kwargs)
+
     # --- Keras training loop -----------------------------------------------
 
     def train_step(self, *args):
@@ -301,7 +421,8 @@ class ElectraPretrainer(keras.Model):
         return [*self.metric_trackers.values(), *auc]
 
     def _multi_worker(self):
-        return in_multi_worker_mode(self.distribute_strategy)
+        # Only TensorFlow models have a distribute_strategy.
+        return BACKEND == "tensorflow" and in_multi_worker_mode(self.distribute_strategy)
 
     # --- Serialization -----------------------------------------------------
 
@@ -318,6 +439,8 @@ class ElectraPretrainer(keras.Model):
                 "gradient_accumulation_steps": self.gradient_accumulation_steps,
             }
         )
+        if self.preprocessor is not None:
+            config["preprocessor"] = keras.layers.serialize(self.preprocessor)
         return config
 
     @classmethod
@@ -325,6 +448,8 @@ class ElectraPretrainer(keras.Model):
         config = dict(config)
         if isinstance(config.get("dtype"), dict):
             config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
+        if isinstance(config.get("preprocessor"), dict):
+            config["preprocessor"] = keras.layers.deserialize(config["preprocessor"])
         return cls(**config)
 
 
@@ -369,12 +494,35 @@ def MaskedLMPretrainer(model_config, objective_config, mask_token_id, special_to
     return ElectraPretrainer(model_config, objective_config, mask_token_id, special_token_ids, **kwargs)
 
 
-def _as_config(config_class, value):
+def _as_config(config_class, value, validate=True):
     if isinstance(value, config_class):
         config = value
     elif isinstance(value, dict):
         config = config_class(**value)
     else:
         raise TypeError(f"expected {config_class.__name__} or dict, got {type(value).__name__}")
-    config.validate()
+    if validate:
+        config.validate()
     return config
+
+
+def _contains_strings(x):
+    if isinstance(x, str):
+        return True
+    if isinstance(x, (list, tuple)):
+        return any(_contains_strings(item) for item in x[:1])
+    dtype = getattr(x, "dtype", None)
+    if dtype is not None:
+        return getattr(dtype, "kind", None) in ("U", "S", "O") or str(dtype) == "<dtype: 'string'>"
+    spec = getattr(x, "element_spec", None)
+    if spec is not None:
+        return any(str(getattr(s, "dtype", "")) == "<dtype: 'string'>" for s in _flatten(spec))
+    return False
+
+
+def _flatten(structure):
+    if isinstance(structure, (list, tuple)):
+        return [leaf for item in structure for leaf in _flatten(item)]
+    if isinstance(structure, dict):
+        return [leaf for item in structure.values() for leaf in _flatten(item)]
+    return [structure]

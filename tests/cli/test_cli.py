@@ -123,7 +123,8 @@ def test_end_to_end_on_the_tiny_config(small_corpus, tmp_path):
     np.testing.assert_allclose(final, logits, atol=1e-6)
     assert np.abs(final - earlier).max() > 0
     result = export_run("--run", tmp_path, "--base", base)
-    assert result.returncode == 2 and "not a pretraining run folder" in result.stderr
+    assert result.returncode == 2 and "not a pretrained ELECTRA" in result.stderr
+    assert "run folder (config.yaml and vocab.txt)" in result.stderr
 
     # The same run for transformers, and as a keras-hub preset.
     import keras_hub

@@ -118,9 +118,9 @@ def test_keras_hub_preset_round_trip(tmp_path):
     tokenizer = keras_hub.models.ElectraTokenizer.from_preset(str(folder))
     assert tokenizer.get_vocabulary() == VOCABULARY
 
-    loaded, vocabulary, lowercase = presets.pretrainer_from_keras_hub_preset(folder, generator_size_fraction=0.5)
+    loaded, vocabulary, lowercase = presets.pretrainer_from_keras_hub_preset(folder)
     assert vocabulary == VOCABULARY and lowercase is False
-    assert loaded.model_config.generator_hidden_size == 16
+    assert loaded.model_config.generator_hidden_size == pretrainer.model_config.generator_hidden_size
     again = loaded.discriminator(batch)
     np.testing.assert_allclose(again["sequence_output"], ours["sequence_output"], atol=1e-6)
 

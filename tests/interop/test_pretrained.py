@@ -1,6 +1,7 @@
 """open_pretrained: every format detected in one place, errors that say what was found."""
 
 import keras
+import keras_hub
 import numpy as np
 import pytest
 import torch  # noqa: F401  (transformers needs it)
@@ -72,13 +73,24 @@ def test_a_run_checkpoint_opens_by_its_folder_or_by_name(run_folder):
         assert not np.allclose(rebuilt(batch), final(batch), atol=1e-3)
 
 
-def test_a_keras_hub_preset_opens_as_a_discriminator_without_generator(tmp_path):
+def test_a_preset_opens_whole_and_keras_hubs_own_as_a_discriminator(tmp_path):
     model = {**MODEL, "vocabulary_size": len(VOCABULARY)}
     pretrainer = perturbed(ElectraPretrainer(model, {}, 4, [0, 2, 3, 4]))
     folder = save_keras_hub_preset(pretrainer, VOCABULARY, tmp_path / "preset", lowercase=True)
     source = open_pretrained(folder)
-    assert source.kind == "keras_hub" and not source.has_generator and source.lowercase is True
+    assert source.kind == "keras_hub" and source.has_generator and source.lowercase is True
     batch = inputs_with_padding()
+    rebuilt = source.build_pretrainer()
+    np.testing.assert_allclose(rebuilt(batch), pretrainer(batch), atol=1e-5)
+    np.testing.assert_allclose(
+        rebuilt.generator(batch)["sequence_output"], pretrainer.generator(batch)["sequence_output"], atol=1e-5
+    )
+    # keras-hub's own preset: a backbone and a tokenizer, no generator.
+    plain = tmp_path / "keras_hub"
+    pretrainer.discriminator.to_keras_hub_backbone().save_to_preset(str(plain))
+    keras_hub.models.ElectraTokenizer(vocabulary=VOCABULARY).save_to_preset(str(plain))
+    source = open_pretrained(plain)
+    assert source.kind == "keras_hub" and not source.has_generator
     rebuilt = source.build_pretrainer().discriminator(batch)["sequence_output"]
     np.testing.assert_allclose(rebuilt, pretrainer.discriminator(batch)["sequence_output"], atol=1e-5)
 
@@ -99,6 +111,25 @@ def test_a_huggingface_pair_opens_from_one_folder_or_two(pair):
         np.testing.assert_allclose(source.build_pretrainer()(batch), expected(batch), atol=1e-6)
 
 
+def test_a_huggingface_discriminator_alone_opens_without_its_generator(pair, tmp_path):
+    import transformers
+
+    expected, _, _ = huggingface.pretrainer_from_huggingface(pair)
+    batch = inputs_with_padding()
+    source = open_pretrained(pair / "discriminator")
+    assert source.kind == "huggingface" and not source.has_generator
+    rebuilt = source.build_pretrainer()
+    np.testing.assert_allclose(rebuilt(batch), expected(batch), atol=1e-5)  # the replaced-token head too
+    # ElectraModel's tensors carry no "electra." prefix, and it has no head.
+    base = transformers.ElectraModel.from_pretrained(pair / "discriminator")
+    base.save_pretrained(tmp_path / "base")
+    (tmp_path / "base" / "vocab.txt").write_text("\n".join(VOCABULARY) + "\n")
+    encoder = open_pretrained(tmp_path / "base").build_pretrainer().discriminator
+    np.testing.assert_allclose(
+        encoder(batch)["sequence_output"], expected.discriminator(batch)["sequence_output"], atol=1e-5
+    )
+
+
 def test_an_official_checkpoint_opens_from_its_folder(pair, tmp_path):
     tensors = {part: huggingface.read_weights(pair / part) for part in ("generator", "discriminator")}
     write_official_checkpoint(tensors, tmp_path / "official" / "model.ckpt-5")
@@ -117,8 +148,8 @@ def test_folders_that_are_no_format_say_what_was_found_and_what_was_expected(pai
     (tmp_path / "notes" / "weights.npz").write_bytes(b"")
     with pytest.raises(CheckpointFormatError, match=r"found weights\.npz\. Expected .*keras-hub preset"):
         open_pretrained(tmp_path / "notes")
-    with pytest.raises(CheckpointFormatError, match="a single Hugging Face model folder .*pass the generator"):
-        open_pretrained(pair / "discriminator")
+    with pytest.raises(CheckpointFormatError, match="a Hugging Face folder without an ELECTRA discriminator"):
+        open_pretrained(pair / "generator")
     with pytest.raises(CheckpointFormatError, match="missing: not found"):
         open_pretrained(tmp_path / "missing")
     with pytest.raises(CheckpointFormatError, match="got 3"):

@@ -1,0 +1,136 @@
+"""Hugging Face ELECTRA task models in and out: `ElectraForSequenceClassification`.
+
+The encoder maps as the discriminator does (`huggingface.py`); the head is
+Hugging Face's `ElectraClassificationHead`: dropout, `classifier.dense`
+(exact gelu), dropout, `classifier.out_proj`, on the final [CLS] state,
+which is `ElectraTextClassifier`'s head with `head_activation="gelu"`.
+`config.json` carries the labels (`id2label`) and the `problem_type`
+(`single_label_classification`, `multi_label_classification`,
+`regression`).
+"""
+
+import json
+import pathlib
+
+import numpy as np
+
+from electra_keras.data import tokenizer as tokenization
+from electra_keras.files import atomic_directory
+from electra_keras.interop import huggingface
+from electra_keras.interop.huggingface import CheckpointFormatError
+from electra_keras.models.preprocessors import ElectraTextClassifierPreprocessor
+from electra_keras.models.text_classifier import ElectraTextClassifier
+
+SEQUENCE_CLASSIFICATION = "ElectraForSequenceClassification"
+PROBLEM_TYPES = ("single_label_classification", "multi_label_classification", "regression")
+
+
+def classifier_from_huggingface(folder, sequence_length=128):
+    """An `ElectraTextClassifier` with the weights of an `ElectraForSequenceClassification`.
+
+    Returns:
+        `(classifier, labels, problem_type)`: labels in logit order (from
+        `id2label`).
+
+    Example:
+    ```python
+    classifier, labels, _ = classifier_from_huggingface("koelectra-nsmc")
+    classifier.predict(["재밌어요"])
+    ```
+    """
+    folder = pathlib.Path(folder)
+    config = huggingface.read_config(folder)
+    if SEQUENCE_CLASSIFICATION not in (config.get("architectures") or []):
+        raise CheckpointFormatError(
+            f"{folder / 'config.json'}: architectures {config.get('architectures')} is not {SEQUENCE_CLASSIFICATION}"
+        )
+    source = huggingface.open_huggingface_discriminator(folder)
+    encoder = source.build_pretrainer().discriminator
+    id2label = config.get("id2label") or {}
+    num_labels = config.get("num_labels") or len(id2label) or 2
+    labels = [id2label.get(str(i), id2label.get(i, f"LABEL_{i}")) for i in range(num_labels)]
+    problem_type = config.get("problem_type") or ("regression" if num_labels == 1 else "single_label_classification")
+    tokenizer = tokenization.make_tokenizer(source.vocabulary, source.lowercase)
+    preprocessor = ElectraTextClassifierPreprocessor(
+        tokenizer, sequence_length=min(sequence_length, source.model_config.max_position_embeddings)
+    )
+    dropout = config.get("classifier_dropout")
+    classifier = ElectraTextClassifier(
+        encoder, num_labels, preprocessor=preprocessor, head_activation="gelu",
+        dropout=config.get("hidden_dropout_prob", 0.1) if dropout is None else dropout,
+        multi_label=problem_type == "multi_label_classification",
+    )
+    tensors = huggingface.read_weights(folder)
+    for layer, key in ((classifier.head_dense, "classifier.dense"), (classifier.head_logits, "classifier.out_proj")):
+        for name in ("weight", "bias"):
+            if f"{key}.{name}" not in tensors:
+                raise CheckpointFormatError(f"{folder}: tensor {key}.{name} is missing")
+        kernel, bias = tensors[f"{key}.weight"].T, tensors[f"{key}.bias"]
+        if kernel.shape != tuple(layer.kernel.shape):
+            raise CheckpointFormatError(
+                f"{folder}: tensor {key}.weight has shape {tensors[key + '.weight'].shape}, "
+                f"the head needs {tuple(layer.kernel.shape)[::-1]}"
+            )
+        layer.set_weights([kernel, bias])
+    return classifier, labels, problem_type
+
+
+def save_classifier_huggingface(classifier, vocabulary, folder, labels=None, lowercase=False):
+    """Writes an `ElectraTextClassifier` as an `ElectraForSequenceClassification` folder, atomically.
+
+    The encoder must be an `ElectraEncoder` (`model.discriminator` of a
+    pretrainer, or any `open_pretrained` start); `transformers` loads the
+    folder with `ElectraForSequenceClassification.from_pretrained`.
+
+    Example:
+    ```python
+    save_classifier_huggingface(classifier, vocabulary, "hf/sentiment", labels=["neg", "pos"])
+    ```
+    """
+    from safetensors.numpy import save_file
+
+    encoder = classifier.backbone
+    if not hasattr(encoder, "transformer_layers"):
+        raise ValueError(
+            "only classifiers on an electra_keras ElectraEncoder export to Hugging Face; "
+            "build the classifier on pretrainer.discriminator or ElectraEncoder.from_preset(...)"
+        )
+    num_classes = classifier.num_classes
+    labels = list(labels) if labels is not None else [f"LABEL_{i}" for i in range(num_classes)]
+    if len(labels) != num_classes:
+        raise ValueError(f"{len(labels)} labels given for a classifier of {num_classes} outputs")
+    entries = [
+        *huggingface._embedding_map(encoder.embedding, "electra."),
+        *huggingface._encoder_map(encoder, "electra."),
+        *huggingface._linear(classifier.head_dense.kernel, classifier.head_dense.bias, "classifier.dense"),
+        *huggingface._linear(classifier.head_logits.kernel, classifier.head_logits.bias, "classifier.out_proj"),
+    ]
+    tensors = {
+        key: np.ascontiguousarray(huggingface._to_huggingface(np.asarray(variable.numpy(), dtype="float32"), kind))
+        for variable, key, kind in entries
+    }
+    if num_classes == 1:
+        problem_type = "regression"
+    elif getattr(classifier, "multi_label", False):
+        problem_type = "multi_label_classification"
+    else:
+        problem_type = "single_label_classification"
+    config = {
+        **huggingface.encoder_config(encoder),
+        "architectures": [SEQUENCE_CLASSIFICATION],
+        "num_labels": num_classes,
+        "id2label": {str(i): str(label) for i, label in enumerate(labels)},
+        "label2id": {str(label): i for i, label in enumerate(labels)},
+        "problem_type": problem_type,
+        "classifier_dropout": classifier.dropout,
+    }
+    folder = pathlib.Path(folder)
+    with atomic_directory(folder) as staging:
+        save_file(tensors, str(staging / "model.safetensors"), metadata={"format": "pt"})
+        (staging / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+        tokenization.save_vocabulary(vocabulary, staging / "vocab.txt")
+        (staging / "tokenizer_config.json").write_text(
+            json.dumps({"do_lower_case": bool(lowercase), "tokenizer_class": "ElectraTokenizer"}, indent=2),
+            encoding="utf-8",
+        )
+    return folder

@@ -1,0 +1,118 @@
+"""`ElectraTextClassifier`: a keras-hub `TextClassifier` task on an ELECTRA backbone."""
+
+import keras
+import keras_hub
+
+from electra_keras.models.layer_settings import activation_by_name
+from electra_keras.models.layer_settings import truncated_normal
+from electra_keras.models.preprocessors import ElectraTextClassifierPreprocessor
+
+
+@keras.saving.register_keras_serializable(package="electra_keras")
+class ElectraTextClassifier(keras_hub.models.TextClassifier):
+    """Text classification (or regression) on an ELECTRA backbone, from raw strings.
+
+    The head reads the final hidden state of [CLS]: dropout, Dense(hidden,
+    gelu), dropout, Dense(`num_classes`), as Hugging Face's
+    `ElectraForSequenceClassification` (ELECTRA's pooler is not pretrained,
+    so it is not used). With a preprocessor, `fit`, `evaluate` and `predict`
+    take raw strings (or pairs of them); `save_to_preset` writes a keras-hub
+    preset whose backbone `keras_hub.models.ElectraBackbone.from_preset`
+    loads, and `from_preset` takes such a preset, from keras-hub or from
+    `ElectraPretrainer.save_to_preset`.
+
+    Args:
+        backbone: a `keras_hub.models.ElectraBackbone` (or an
+            `electra_keras.models.ElectraEncoder`, for checkpoints whose
+            exact gelu keras-hub cannot represent).
+        num_classes: int; 1 gives one score, for regression.
+        multi_label: bool; each class is a yes/no decision of its own
+            (sigmoid cross-entropy on multi-hot labels), with a decision
+            threshold per class in `thresholds` (logit 0 by default;
+            `electra_keras.finetuning.metrics.tune_thresholds` picks them on
+            held-out rows).
+        preprocessor: an `ElectraTextClassifierPreprocessor`, or None for
+            inputs that are already token ids.
+        head_activation: the head's hidden activation: "gelu" (exact, as
+            Hugging Face's head, whatever the encoder's) or
+            "gelu_approximate".
+        dropout: float.
+
+    Example:
+    ```python
+    classifier = ElectraTextClassifier.from_preset("my_electra", num_classes=2)
+    classifier.fit(["a quiet triumph", "a tedious mess"], [1, 0], batch_size=2)
+    classifier.predict(["what a film"])
+    classifier.save_to_preset("my_classifier")
+    ```
+    """
+
+    backbone_cls = keras_hub.models.ElectraBackbone
+    preprocessor_cls = ElectraTextClassifierPreprocessor
+
+    def __init__(self, backbone, num_classes, preprocessor=None, head_activation="gelu", dropout=0.1,
+                 multi_label=False, thresholds=None, **kwargs):
+        hidden_dim = backbone.hidden_dim
+        if preprocessor is not None and preprocessor.sequence_length > backbone.max_sequence_length:
+            # keras-hub's default length (512) may exceed the position table.
+            preprocessor.sequence_length = backbone.max_sequence_length
+        # The head reads [CLS], not the pooler, which gets no gradient.
+        if getattr(backbone, "pooled_dense", None) is not None:
+            backbone.pooled_dense.trainable = False
+        # === Layers ===
+        self.backbone = backbone
+        self.preprocessor = preprocessor
+        self.head_dropout = keras.layers.Dropout(dropout, dtype=backbone.dtype_policy, name="head_dropout")
+        self.head_dense = keras.layers.Dense(
+            hidden_dim, activation=activation_by_name(head_activation), kernel_initializer=truncated_normal(0.02),
+            dtype=backbone.dtype_policy, name="head_dense",
+        )
+        self.head_output_dropout = keras.layers.Dropout(
+            dropout, dtype=backbone.dtype_policy, name="head_output_dropout"
+        )
+        self.head_logits = keras.layers.Dense(
+            num_classes, kernel_initializer=truncated_normal(0.02), dtype="float32", name="head_logits"
+        )
+
+        # === Functional Model ===
+        inputs = backbone.input
+        first_token = backbone(inputs)["sequence_output"][:, 0, :]
+        x = self.head_dense(self.head_dropout(first_token))
+        outputs = self.head_logits(self.head_output_dropout(x))
+        # The default compilation needs num_classes: compile once it is set.
+        compile_now = kwargs.pop("compile", True)
+        super().__init__(inputs=inputs, outputs=outputs, compile=False, **kwargs)
+
+        # === Config ===
+        self.num_classes = num_classes
+        self.head_activation = head_activation
+        self.dropout = dropout
+        self.multi_label = bool(multi_label)
+        self.thresholds = [float(t) for t in thresholds] if thresholds is not None else None
+        if compile_now:
+            self.compile()
+
+    def compile(self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs):
+        """keras-hub's defaults (Adam 5e-5, cross-entropy on logits, accuracy);
+        a regressor (`num_classes=1`) gets mean squared error, a multi-label
+        classifier sigmoid cross-entropy and per-class binary accuracy."""
+        if self.num_classes == 1:
+            loss = keras.losses.MeanSquaredError() if loss == "auto" else loss
+            metrics = [] if metrics == "auto" else metrics
+        elif getattr(self, "multi_label", False):
+            loss = keras.losses.BinaryCrossentropy(from_logits=True) if loss == "auto" else loss
+            metrics = [keras.metrics.BinaryAccuracy(threshold=0.0)] if metrics == "auto" else metrics
+        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_classes": self.num_classes,
+                "head_activation": self.head_activation,
+                "dropout": self.dropout,
+                "multi_label": self.multi_label,
+                "thresholds": self.thresholds,
+            }
+        )
+        return config
