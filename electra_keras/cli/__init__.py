@@ -7,6 +7,7 @@
 | `scripts/export.py` (`electra-export`) | `electra_keras.export.job.export_pretrained` |
 | `scripts/build_dataset.py` (`electra-build-dataset`) | `electra_keras.data.builder.build_dataset` |
 | `scripts/build_vocab.py` (`electra-build-vocab`) | `electra_keras.data.tokenizer.build_vocabulary` |
+| `scripts/predict.py` (`electra-predict`) | `electra_keras.finetuning.predict.predict_file` |
 
 Bad input prints one `error:` line and exits with 2.
 """

@@ -26,14 +26,27 @@ def main(argv=None):
     parser.add_argument("--text-field", default="text")
     parser.add_argument("--pair-field", help="second text of a pair task")
     parser.add_argument("--label-field", default="label")
-    parser.add_argument("--task", choices=["classification", "regression"], default="classification")
-    parser.add_argument("--epochs", type=positive_int, default=3)
+    parser.add_argument("--task", choices=["classification", "regression", "multi_label"], default="classification")
+    parser.add_argument(
+        "--label-separator", default="|", help="multi_label: labels of a CSV/TSV row joined by this (JSONL: a list)"
+    )
+    parser.add_argument("--epochs", type=positive_int, default=10, help="at most this many (early stopping)")
+    parser.add_argument(
+        "--patience", type=positive_int, default=2, help="stop after this many epochs without a better dev score"
+    )
     parser.add_argument("--batch-size", type=positive_int, default=32)
-    parser.add_argument("--learning-rate", type=float, default=1e-4)
-    parser.add_argument("--layer-decay", type=float, default=0.8, help="layer-wise learning-rate decay")
+    parser.add_argument(
+        "--learning-rate", type=float,
+        help="default by model size: tiny 1e-3, small 3e-4, base 1e-4, large 5e-5",
+    )
+    parser.add_argument("--layer-decay", type=float, help="layer-wise learning-rate decay; default 0.8 (large 0.9)")
     parser.add_argument("--warmup-fraction", type=float, default=0.1)
-    parser.add_argument("--sequence-length", type=positive_int, help="default: the run's")
+    parser.add_argument("--sequence-length", type=positive_int, help="default: the checkpoint's, else 128")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--random-init", action="store_true",
+        help="keep the checkpoint's sizes and vocabulary but start from random weights (a baseline)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from electra_keras.finetuning.job import FinetuningSettings
@@ -41,17 +54,22 @@ def main(argv=None):
 
     settings = FinetuningSettings(
         train=args.train, eval=args.eval, output=args.output, text_field=args.text_field,
-        pair_field=args.pair_field, label_field=args.label_field, task=args.task, epochs=args.epochs,
+        pair_field=args.pair_field, label_field=args.label_field, task=args.task,
+        label_separator=args.label_separator, epochs=args.epochs, patience=args.patience,
         batch_size=args.batch_size, learning_rate=args.learning_rate, layer_decay=args.layer_decay,
         warmup_fraction=args.warmup_fraction, sequence_length=args.sequence_length, seed=args.seed,
+        random_init=args.random_init,
     )
     try:
         summary = run_finetuning([args.run] if args.run else args.init_from, settings, checkpoint=args.checkpoint)
     except input_errors() as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    metrics = summary["eval"]
-    print(f"held-out {', '.join(f'{k} {v:.4f}' for k, v in metrics.items())}; outputs in {args.output}")
+    metrics = {k: v for k, v in summary["eval"].items() if isinstance(v, float)}
+    print(
+        f"best epoch {summary['best_epoch']} of {len(summary['epochs'])}: dev "
+        f"{', '.join(f'{k} {v:.4f}' for k, v in metrics.items())}; outputs in {args.output}"
+    )
     return 0
 
 

@@ -23,7 +23,8 @@ def read_labelled(path, text_field="text", label_field="label", pair_field=None)
 
     Returns:
         `(texts, pairs, labels)`: lists of str, of str or None (without
-        `pair_field`), and the raw label values (str for CSV/TSV).
+        `pair_field`), and the raw label values (str for CSV/TSV; None
+        without `label_field`, for unlabelled rows to predict).
 
     Example:
     ```python
@@ -56,7 +57,7 @@ def read_labelled(path, text_field="text", label_field="label", pair_field=None)
                     raise LabelledDataError(f"{path}:{number}: empty or missing {field!r}")
             texts.append(str(row[text_field]))
             pairs.append(str(row[pair_field]) if pair_field else None)
-            labels.append(row[label_field])
+            labels.append(row[label_field] if label_field else None)
     if not texts:
         raise LabelledDataError(f"{path}: no rows")
     return texts, pairs, labels

@@ -161,14 +161,15 @@ def hangul_paragraphs(markup):
     return [block for block in html_blocks(markup) if _HANGUL.search(block)]
 
 
-def libreoffice_rows(help_root, min_characters=20, min_label_rows=50, script="Hangul"):
+def libreoffice_rows(help_root, min_characters=20, min_label_rows=50, script="Hangul", multi_label=False):
     """Help paragraphs in `script` ("Hangul" or "Han") labelled by module folder, as row dicts.
 
     `help_root` is the `.../help/<language>/text` folder. A paragraph that occurs in
     more than one module (boilerplate such as "관련 항목") is dropped, since
     its label would be arbitrary; a repeat within one module is kept once.
     Modules with fewer than `min_label_rows` paragraphs (`sdatabase` has one)
-    are left out.
+    are left out. With `multi_label`, every paragraph is kept and labelled
+    with the sorted list of the modules it occurs in: a real multi-label task.
 
     Example:
     ```python
@@ -190,6 +191,14 @@ def libreoffice_rows(help_root, min_characters=20, min_label_rows=50, script="Ha
                 continue
             modules_of.setdefault(paragraph, set()).add(module)
             first_seen.setdefault(paragraph, (module, relative.as_posix()))
+    if multi_label:
+        rows = [
+            {"text": text, "label": sorted(modules_of[text]), "group": page}
+            for text, (_, page) in first_seen.items()
+        ]
+        if not rows:
+            raise FetchError(f"{help_root}: no help paragraphs in {script} script found")
+        return rows
     rows = [
         {"text": text, "label": module, "group": page}
         for text, (module, page) in first_seen.items()

@@ -3,12 +3,17 @@
 Signatures (float32 outputs):
 
 - `serving_default` (and `pairs` for a pair task): `text` (and `text_pair`)
-  in; `probabilities` `[batch, classes]`, `label_id` and `label` (the class
-  name) out; for regression one `score`.
+  in; `probabilities` `[batch, classes]`, `label_id`, `label` (the class
+  name) and `classes` (every class name) out; for regression one `score`.
 - `classify`: TF Serving's Classify API (`:classify` in REST): serialized
   `tf.Example`s in (`inputs`, with a bytes feature `text`, and `text_pair`
   for a pair task); `classes` (names) and `scores` `[batch, classes]` out.
   For regression this is `regress` (the Regress API): `outputs` `[batch]`.
+
+A multi-label classifier (`ElectraTextClassifier(multi_label=True)`) gives
+per-class sigmoid `scores` instead of a softmax, and `serving_default` adds
+`selected` `[batch, classes]` (1 where a score reaches the class's tuned
+threshold) beside `classes`.
 """
 
 import tensorflow as tf
@@ -48,6 +53,9 @@ class ClassifierServingModule(tf.Module):
         self.classifier = classifier
         self.labels = None if labels is None else tf.constant([str(label) for label in labels])
         self.pair = pair
+        self.multi_label = bool(getattr(classifier, "multi_label", False))
+        thresholds = getattr(classifier, "thresholds", None) or [0.5] * outputs
+        self.thresholds = tf.constant(thresholds, dtype=tf.float32)
         self.text_encoder = ServingTextEncoder(vocabulary, sequence_length, lowercase, strip_accents)
         text = tf.TensorSpec([None], tf.string, name="text")
         examples = tf.TensorSpec([None], tf.string, name="inputs")
@@ -77,14 +85,25 @@ class ClassifierServingModule(tf.Module):
         inputs = self.text_encoder.encode(text, text_pair if self.pair else None)
         return tf.cast(self.classifier(inputs, training=False), tf.float32)
 
+    def _scores(self, logits):
+        return tf.sigmoid(logits) if self.multi_label else tf.nn.softmax(logits)
+
     def _describe(self, logits):
         if self.labels is None:
             return {"score": logits[:, 0]}
+        if self.multi_label:
+            scores = self._scores(logits)
+            return {
+                "scores": scores,
+                "selected": tf.cast(scores >= self.thresholds[None, :], tf.int32),
+                "classes": tf.tile(self.labels[None, :], [tf.shape(scores)[0], 1]),
+            }
         label_id = tf.argmax(logits, axis=-1, output_type=tf.int32)
         return {
             "probabilities": tf.nn.softmax(logits),
             "label_id": label_id,
             "label": tf.gather(self.labels, label_id),
+            "classes": tf.tile(self.labels[None, :], [tf.shape(logits)[0], 1]),
         }
 
     def _serve_text(self, text):
@@ -101,7 +120,7 @@ class ClassifierServingModule(tf.Module):
         return self.logits(parsed["text"], parsed.get("text_pair"))
 
     def _classify(self, inputs):
-        scores = tf.nn.softmax(self._parse(inputs))
+        scores = self._scores(self._parse(inputs))
         classes = tf.tile(self.labels[None, :], [tf.shape(scores)[0], 1])
         return {"classes": classes, "scores": scores}
 

@@ -13,11 +13,14 @@ import re
 import keras
 
 _LAYER = re.compile(r"(?:^|/)transformer_layer_(\d+)/")
+# Embedding layers by name: electra_keras's ElectraEncoder and keras-hub's ElectraBackbone.
+_EMBEDDINGS = ("embedding", "embeddings_projection", "token_embedding", "position_embedding",
+               "segment_embedding", "embeddings_layer_norm")
 
 
 def layer_depth(variable_path, num_layers):
     """The official depth of a variable: embeddings 0, layer i at i + 1, head num_layers + 2."""
-    if variable_path.startswith(("embedding/", "embeddings_projection/")) or "/embedding/" in variable_path:
+    if variable_path.split("/")[0] in _EMBEDDINGS or "/embedding/" in variable_path:
         return 0
     match = _LAYER.search(variable_path)
     if match:

@@ -18,6 +18,7 @@ from electra_keras.data import tokenizer as tokenization
 from electra_keras.files import atomic_directory
 from electra_keras.interop import huggingface
 from electra_keras.interop.huggingface import CheckpointFormatError
+from electra_keras.models.encoder import ElectraEncoder
 from electra_keras.models.preprocessors import ElectraTextClassifierPreprocessor
 from electra_keras.models.text_classifier import ElectraTextClassifier
 
@@ -78,9 +79,8 @@ def classifier_from_huggingface(folder, sequence_length=128):
 def save_classifier_huggingface(classifier, vocabulary, folder, labels=None, lowercase=False):
     """Writes an `ElectraTextClassifier` as an `ElectraForSequenceClassification` folder, atomically.
 
-    The encoder must be an `ElectraEncoder` (`model.discriminator` of a
-    pretrainer, or any `open_pretrained` start); `transformers` loads the
-    folder with `ElectraForSequenceClassification.from_pretrained`.
+    `transformers` loads the folder with
+    `ElectraForSequenceClassification.from_pretrained`.
 
     Example:
     ```python
@@ -90,11 +90,8 @@ def save_classifier_huggingface(classifier, vocabulary, folder, labels=None, low
     from safetensors.numpy import save_file
 
     encoder = classifier.backbone
-    if not hasattr(encoder, "transformer_layers"):
-        raise ValueError(
-            "only classifiers on an electra_keras ElectraEncoder export to Hugging Face; "
-            "build the classifier on pretrainer.discriminator or ElectraEncoder.from_preset(...)"
-        )
+    if not isinstance(encoder, ElectraEncoder):
+        encoder = ElectraEncoder.from_keras_hub_backbone(encoder)
     num_classes = classifier.num_classes
     labels = list(labels) if labels is not None else [f"LABEL_{i}" for i in range(num_classes)]
     if len(labels) != num_classes:

@@ -54,12 +54,14 @@ class Pretrained:
         """`"<paths> (<kind>)"`, for logs and errors."""
         return f"{' and '.join(str(p) for p in self.paths)} ({self.kind})"
 
-    def build_pretrainer(self, objective_config=None, **pretrainer_kwargs):
+    def build_pretrainer(self, objective_config=None, load_weights=True, **pretrainer_kwargs):
         """A new `ElectraPretrainer` of this model's sizes, with its weights.
 
         Args:
             objective_config: the objective to continue with; by default the
                 checkpoint's own, else ELECTRA's.
+            load_weights: False keeps the random initialisation (the same
+                sizes and vocabulary, untrained: a baseline).
             **pretrainer_kwargs: passed to `ElectraPretrainer` (seed, dtype...).
 
         Example:
@@ -76,7 +78,8 @@ class Pretrained:
             special_token_ids=special_token_ids,
             **pretrainer_kwargs,
         )
-        self.load_into(pretrainer)
+        if load_weights:
+            self.load_into(pretrainer)
         return pretrainer
 
     def load_into(self, pretrainer):

@@ -215,6 +215,11 @@ class ElectraEncoder(keras.Model):
             config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
         return cls(**config)
 
+    @property
+    def keras_hub_compatible(self):
+        """Whether `keras_hub.models.ElectraBackbone` holds this encoder exactly."""
+        return self.activation == "gelu_approximate" and self.pooled_dense is not None
+
     def to_keras_hub_backbone(self):
         """Returns a `keras_hub.models.ElectraBackbone` with these weights.
 
@@ -266,7 +271,7 @@ class ElectraEncoder(keras.Model):
         backbone = keras_hub.models.ElectraBackbone.from_preset("presets/discriminator")
         ```
         """
-        if self.activation == "gelu_approximate" and self.pooled_dense is not None:
+        if self.keras_hub_compatible:
             self.to_keras_hub_backbone().save_to_preset(str(preset_dir), max_shard_size=max_shard_size)
             return
         from keras_hub.src.utils.preset_utils import get_preset_saver
@@ -287,7 +292,17 @@ class ElectraEncoder(keras.Model):
         loader = get_preset_loader(str(preset_dir))
         if issubclass(loader.check_backbone_class(), cls):
             return loader.load_backbone(cls, load_weights=True, **kwargs)
-        backbone = keras_hub.models.ElectraBackbone.from_preset(str(preset_dir))
+        return cls.from_keras_hub_backbone(keras_hub.models.ElectraBackbone.from_preset(str(preset_dir)), **kwargs)
+
+    @classmethod
+    def from_keras_hub_backbone(cls, backbone, **kwargs):
+        """An encoder with the sizes and weights of a `keras_hub.models.ElectraBackbone`.
+
+        Example:
+        ```python
+        encoder = ElectraEncoder.from_keras_hub_backbone(classifier.backbone)
+        ```
+        """
         config = backbone.get_config()
         encoder = cls(
             vocabulary_size=config["vocab_size"], embedding_dim=config["embedding_dim"],

@@ -22,9 +22,11 @@ class ElectraTextClassifier(keras_hub.models.TextClassifier):
     `ElectraPretrainer.save_to_preset`.
 
     Args:
-        backbone: a `keras_hub.models.ElectraBackbone` (or an
-            `electra_keras.models.ElectraEncoder`, for checkpoints whose
-            exact gelu keras-hub cannot represent).
+        backbone: a `keras_hub.models.ElectraBackbone`, or an
+            `electra_keras.models.ElectraEncoder` (such as
+            `pretrainer.discriminator`): one that keras-hub can represent
+            (tanh-approximate gelu) is copied into an `ElectraBackbone`, so
+            presets stay keras-hub's; one with exact gelu stays as it is.
         num_classes: int; 1 gives one score, for regression.
         multi_label: bool; each class is a yes/no decision of its own
             (sigmoid cross-entropy on multi-hot labels), with a decision
@@ -52,6 +54,9 @@ class ElectraTextClassifier(keras_hub.models.TextClassifier):
 
     def __init__(self, backbone, num_classes, preprocessor=None, head_activation="gelu", dropout=0.1,
                  multi_label=False, thresholds=None, **kwargs):
+        if getattr(backbone, "keras_hub_compatible", False):
+            # keras-hub can hold it: its preset then loads without this package.
+            backbone = backbone.to_keras_hub_backbone()
         hidden_dim = backbone.hidden_dim
         if preprocessor is not None and preprocessor.sequence_length > backbone.max_sequence_length:
             # keras-hub's default length (512) may exceed the position table.

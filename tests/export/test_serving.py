@@ -237,6 +237,9 @@ def classifiers(exported, tmp_path_factory):
     keras.utils.set_random_seed(3)
     classifier = ElectraClassifier(pretrainer.discriminator, num_classes=3)
     regressor = ElectraClassifier(pretrainer.discriminator, num_classes=1)
+    # A fresh head barely tells inputs apart; a steep one makes every row's score its own.
+    head = regressor.get_layer("head_logits")
+    head.kernel.assign(head.kernel * 300.0)
     base = tmp_path_factory.mktemp("classifiers")
     export.export_classifier(classifier, base / "topic" / "1", vocabulary, LENGTH, labels=["a", "b", "c"])
     export.export_classifier(regressor, base / "similarity" / "1", vocabulary, LENGTH, labels=None, pair=True)
@@ -286,7 +289,7 @@ def test_regress_reads_text_pairs_from_examples(classifiers, tmp_path):
         base / "similarity" / "1", tmp_path, "regress", {"inputs": serialized_examples(text=TEXTS, text_pair=pairs)}
     )
     np.testing.assert_allclose(regressed["outputs"], expected, atol=1e-5)
-    assert np.ptp(expected) > 1e-3  # the inputs give different scores
+    assert np.ptp(expected) > 0.05  # the inputs give different scores
     scored = run_signature(base / "similarity" / "1", tmp_path, "serving_default", {"text": TEXTS, "text_pair": pairs})
     np.testing.assert_allclose(scored["score"], expected, atol=1e-5)
 

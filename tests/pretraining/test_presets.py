@@ -36,6 +36,7 @@ def test_sizes_and_special_ids_come_from_the_preprocessor():
         electra_keras.ElectraPretrainer({**MODEL, "vocabulary_size": 100})
 
 
+@pytest.mark.slow  # trains
 def test_fit_takes_a_list_of_strings_and_a_dataset_of_string_batches(lines, tmp_path):
     pretrainer = new_pretrainer()
     pretrainer.compile(optimizer=keras.optimizers.AdamW(2e-3), run_eagerly=True)

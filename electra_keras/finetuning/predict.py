@@ -1,0 +1,102 @@
+"""Predictions of a fine-tuned classifier over a labelled-rows file, as JSON Lines.
+
+The model is a fine-tuning output folder (`preset/` and `metrics.json`, as
+`scripts/finetune.py` writes it) or a SavedModel folder (its
+`serving_default` signature, as TF Serving would run it). Input rows are
+`.csv`, `.tsv` or `.jsonl` (optionally `.gz`) with a text field, and a second
+text for pair tasks; labels are not needed.
+
+Each output line repeats the input texts and adds, by task:
+
+- classification: `label` and `probabilities` (class name -> probability);
+- regression: `score`;
+- multi-label: `labels` (the classes whose score reaches their threshold)
+  and `scores` (class name -> probability).
+"""
+
+import json
+import pathlib
+
+import numpy as np
+
+from electra_keras.data.labelled_rows import LabelledDataError
+from electra_keras.data.labelled_rows import read_labelled
+from electra_keras.files import atomic_path
+
+
+def predict_file(model, input_path, output_path, text_field="text", pair_field=None, batch_size=64):
+    """Writes one JSON line of predictions per input row; returns the row count.
+
+    Example:
+    ```python
+    predict_file("runs/sentiment", "reviews.csv", "predictions.jsonl")
+    predict_file("runs/sentiment/export/classifier/1", "reviews.csv", "predictions.jsonl")
+    ```
+    """
+    model = pathlib.Path(model)
+    texts, pairs, _ = read_labelled(input_path, text_field, None, pair_field)
+    if (model / "saved_model.pb").is_file():
+        rows = _saved_model_rows(model, texts, pairs if pair_field else None, batch_size)
+    elif (model / "preset").is_dir() and (model / "metrics.json").is_file():
+        rows = _finetuned_rows(model, texts, pairs if pair_field else None, batch_size)
+    else:
+        raise LabelledDataError(
+            f"{model}: neither a fine-tuned folder (preset/ and metrics.json) nor a SavedModel (saved_model.pb)"
+        )
+    with atomic_path(output_path) as temporary:
+        with open(temporary, "w", encoding="utf-8") as out:
+            for text, pair, prediction in zip(texts, pairs, rows):
+                record = {text_field: text, **({pair_field: pair} if pair_field else {}), **prediction}
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return len(texts)
+
+
+def _finetuned_rows(folder, texts, pairs, batch_size):
+    from electra_keras.models.text_classifier import ElectraTextClassifier
+
+    summary = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+    classifier = ElectraTextClassifier.from_preset(str(folder / "preset"))
+    logits = classifier.predict((texts, pairs) if pairs else texts, batch_size=batch_size, verbose=0)
+    task, labels = summary["task"], summary["labels"]
+    if task == "regression":
+        return [{"score": float(row[0])} for row in logits]
+    if task == "multi_label":
+        scores = 1.0 / (1.0 + np.exp(-logits))
+        thresholds = np.asarray(classifier.thresholds or [0.5] * len(labels))
+        return [_multi_label_row(labels, row, row >= thresholds) for row in scores]
+    probabilities = np.exp(logits - logits.max(-1, keepdims=True))
+    probabilities /= probabilities.sum(-1, keepdims=True)
+    return [_classification_row(labels, row) for row in probabilities]
+
+
+def _saved_model_rows(folder, texts, pairs, batch_size):
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(str(folder)).signatures["serving_default"]
+    rows = []
+    for start in range(0, len(texts), batch_size):
+        inputs = {"text": tf.constant(texts[start : start + batch_size])}
+        if pairs:
+            inputs["text_pair"] = tf.constant(pairs[start : start + batch_size])
+        outputs = {key: value.numpy() for key, value in serve(**inputs).items()}
+        if "score" in outputs:
+            rows.extend({"score": float(score)} for score in outputs["score"])
+        elif "selected" in outputs:
+            labels = [label.decode("utf-8") for label in outputs["classes"][0]]
+            rows.extend(_multi_label_row(labels, s, chosen > 0) for s, chosen in zip(outputs["scores"], outputs["selected"]))
+        else:
+            labels = [label.decode("utf-8") for label in outputs["classes"][0]]
+            rows.extend(_classification_row(labels, row) for row in outputs["probabilities"])
+    return rows
+
+
+def _classification_row(labels, probabilities):
+    best = int(np.argmax(probabilities))
+    return {"label": labels[best], "probabilities": {label: round(float(p), 6) for label, p in zip(labels, probabilities)}}
+
+
+def _multi_label_row(labels, scores, chosen):
+    return {
+        "labels": [label for label, pick in zip(labels, chosen) if pick],
+        "scores": {label: round(float(score), 6) for label, score in zip(labels, scores)},
+    }
