@@ -300,3 +300,29 @@ def test_export_classifier_refuses_labels_that_do_not_fit(classifiers, tmp_path)
     with pytest.raises(ValueError, match="2 labels given for a classifier of 3 outputs"):
         export.export_classifier(classifier, tmp_path / "m" / "1", vocabulary, LENGTH, labels=["a", "b"])
     assert not (tmp_path / "m" / "1").exists()
+
+
+@pytest.mark.slow
+def test_a_multi_label_text_classifier_serves_scores_and_thresholded_selections(exported, tmp_path):
+    from electra_keras.models import ElectraTextClassifier
+
+    pretrainer, _, vocabulary = exported
+    keras.utils.set_random_seed(4)
+    classifier = ElectraTextClassifier(pretrainer.discriminator, 3, multi_label=True, thresholds=[0.2, 0.5, 0.8])
+    head = classifier.head_logits  # steep, so the rows' scores spread over the thresholds
+    head.kernel.assign(head.kernel * 300.0)
+    export_dir = tmp_path / "tags" / "1"
+    export.export_classifier(classifier, export_dir, vocabulary, LENGTH, labels=["x", "y", "z"])
+    signatures = json.loads(graph_mode("describe", export_dir).stdout)
+    assert signatures["classify"]["method_name"] == "tensorflow/serving/classify"
+    assert set(signatures["serving_default"]["outputs"]) == {"scores", "selected", "classes"}
+    assert (export_dir / "assets.extra" / "tf_serving_warmup_requests").is_file()
+    answer = run_signature(export_dir, tmp_path, "serving_default", {"text": TEXTS})
+    tokenizer = make_tokenizer(vocabulary)
+    from electra_keras.finetuning import encode_pairs
+
+    logits = keras.ops.convert_to_numpy(classifier(encode_pairs(tokenizer, TEXTS, [None] * 3, LENGTH)))
+    expected = 1.0 / (1.0 + np.exp(-logits))
+    np.testing.assert_allclose(answer["scores"], expected, atol=1e-5)
+    assert answer["selected"].tolist() == (expected >= np.array([0.2, 0.5, 0.8])).astype(int).tolist()
+    assert answer["classes"][0].tolist() == [b"x", b"y", b"z"]
