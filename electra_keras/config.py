@@ -4,6 +4,9 @@ Configuration flows one way: a YAML file, then command-line overrides, into an
 `ElectraConfig`, into the builders. Every field has the paper's default (ELECTRA
 Small unless a config file says otherwise) and is checked on load, so a typo or
 a bad value stops with a message naming the field.
+
+(One module over 400 lines on purpose: the sections and their checks are
+read together, like the official `configure_pretraining`.)
 """
 
 import dataclasses

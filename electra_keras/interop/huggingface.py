@@ -13,6 +13,9 @@ Mapping: PyTorch `Linear` weights are `[out, in]`, Keras kernels `[in, out]`;
 Keras' attention keeps heads as their own axis (`[hidden, heads, head_dim]`).
 Hugging Face's `ElectraForPreTraining` has no pooler; the pretrainer's
 (frozen, unused by the objective) keeps its initial weights.
+
+(Over 400 lines: reading, the name map and writing of one format belong
+together; task heads are in `huggingface_tasks.py`.)
 """
 
 import dataclasses

@@ -4,6 +4,10 @@ One algorithm, two thin loops: the objective (`objectives.py`) is written in
 `keras.ops` and runs on every Keras backend; `train_step` is a TensorFlow
 loop (`tf_step.py`: GradientTape, `tf.distribute`) on the TensorFlow
 backend and a stateless JAX loop (`jax_step.py`) on the JAX backend.
+
+(Over 400 lines because `ElectraPretrainer` is one `keras.Model` whose
+methods Keras calls: the steps, the objective and the preset format live in
+their own modules, and what stays here are thin methods over them.)
 """
 
 import dataclasses
