@@ -71,7 +71,7 @@ def test_libreoffice_paragraphs_are_labelled_by_module(tmp_path):
     assert labels.count("scalc") == 60 and labels.count("swriter") == 55 and "sdatabase" not in labels
     assert all("관련 항목" not in row["text"] and "무시" not in row["text"] for row in rows)
     assert rows[0]["group"].startswith("scalc/01/")
-    with pytest.raises(labelled_tasks.FetchError, match="no Korean help paragraphs"):
+    with pytest.raises(labelled_tasks.FetchError, match="no help paragraphs in Hangul script"):
         labelled_tasks.libreoffice_rows(tmp_path / "empty")
 
 
