@@ -188,9 +188,15 @@ def run_finetuning(init_from, settings, checkpoint=None, verbose=None):
 class BestEpoch(keras.callbacks.Callback):
     """Scores the dev rows after every epoch, keeps the best weights, stops early.
 
+    The best epoch is the one with the best selection metric (ties: the lower
+    dev loss). Training stops when neither the metric nor the dev loss has
+    improved for `patience` epochs: from a new task's start the metric often
+    sits at the majority class for a few epochs while the loss already falls,
+    and stopping on the metric alone ends those runs before they learn.
+
     Example:
     ```python
-    best = BestEpoch(lambda: {"accuracy": dev_accuracy()}, "classification", patience=2)
+    best = BestEpoch(lambda: {"accuracy": dev_accuracy(), "loss": dev_loss()}, "classification", patience=2)
     model.fit(x, y, epochs=10, callbacks=[best])
     best.restore(model)
     ```
@@ -203,16 +209,24 @@ class BestEpoch(keras.callbacks.Callback):
         self.patience = patience
         self.history = []
         self.best, self.best_epoch, self._weights = None, None, None
+        self._lowest_loss, self._last_progress = math.inf, 0
 
     def on_epoch_end(self, epoch, logs=None):
         scores = self.evaluate()
         self.history.append({"epoch": epoch + 1, "train_loss": float((logs or {}).get("loss", float("nan"))),
                              **scores})
         logger.info("epoch %d: dev %s", epoch + 1, ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
-        if self.best is None or scores[self.metric] > self.best[self.metric]:
+        loss = scores.get("loss", math.inf)
+        metric_gain = self.best is None or scores[self.metric] > self.best[self.metric]
+        tie_lower_loss = not metric_gain and scores[self.metric] == self.best[self.metric] and loss < self.best.get(
+            "loss", math.inf)
+        if metric_gain or tie_lower_loss:
             self.best, self.best_epoch = scores, epoch + 1
             self._weights = self.model.get_weights()
-        elif epoch + 1 - self.best_epoch >= self.patience:
+        if metric_gain or loss < self._lowest_loss - 1e-4:
+            self._last_progress = epoch + 1
+        self._lowest_loss = min(self._lowest_loss, loss)
+        if epoch + 1 - self._last_progress >= self.patience:
             self.model.stop_training = True
 
     def restore(self, model):
@@ -298,11 +312,25 @@ def _probabilities(classifier, x, task):
 def _evaluate(classifier, task, x, targets):
     outputs = _probabilities(classifier, x, task)
     if task == "regression":
-        return scoring.regression_metrics(targets, outputs[:, 0])
+        return {**scoring.regression_metrics(targets, outputs[:, 0]), "loss": _dev_loss(task, targets, outputs)}
     if task == "multi_label":
         # Scored at the thresholds tuned on these rows, as the kept model will be.
-        return scoring.multi_label_metrics(targets, outputs, scoring.tune_thresholds(targets, outputs))
-    return scoring.classification_metrics(targets, outputs.argmax(-1), outputs.shape[-1])
+        scores = scoring.multi_label_metrics(targets, outputs, scoring.tune_thresholds(targets, outputs))
+    else:
+        scores = scoring.classification_metrics(targets, outputs.argmax(-1), outputs.shape[-1])
+    return {**scores, "loss": _dev_loss(task, targets, outputs)}
+
+
+def _dev_loss(task, targets, outputs):
+    """The training loss on the dev rows (cross-entropy, or squared error for regression)."""
+    if task == "regression":
+        return float(np.mean((outputs[:, 0] - targets) ** 2))
+    if task == "multi_label":
+        probabilities = np.clip(outputs, 1e-7, 1 - 1e-7)
+        return float(-np.mean(targets * np.log(probabilities) + (1 - targets) * np.log(1 - probabilities)))
+    shifted = outputs - outputs.max(-1, keepdims=True)
+    log_probabilities = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+    return float(-np.mean(log_probabilities[np.arange(len(targets)), targets]))
 
 
 def read_summary(folder):

@@ -201,22 +201,41 @@ def test_multi_label_metrics_and_thresholds_on_hand_checked_values():
     assert tuned["micro_f1"] == pytest.approx(1.0) and tuned["exact_match"] == pytest.approx(1.0)
 
 
-def test_the_best_epoch_is_kept_and_training_stops_after_patience():
+def _fit_with(scores, patience=2):
     from electra_keras.finetuning.job import BestEpoch
 
-    scores = iter([0.5, 0.8, 0.7, 0.6, 0.9])
+    scores = iter(scores)
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
     snapshots = []
-    best = BestEpoch(lambda: {"accuracy": next(scores)}, "classification", patience=2)
+    best = BestEpoch(lambda: next(scores), "classification", patience=patience)
     record = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: snapshots.append(model.get_weights()))
     x, y = np.ones((4, 2), "float32"), np.zeros((4, 1), "float32")
     model.fit(x, y, epochs=10, callbacks=[best, record], verbose=0)
+    return model, best, snapshots
+
+
+def test_the_best_epoch_is_kept_and_training_stops_after_patience():
+    accuracies = [0.5, 0.8, 0.7, 0.6, 0.9]
+    model, best, snapshots = _fit_with([{"accuracy": a, "loss": 1.0} for a in accuracies])
     assert [entry["epoch"] for entry in best.history] == [1, 2, 3, 4]  # stopped: 2 epochs without gain
     assert best.best_epoch == 2 and best.best["accuracy"] == 0.8
     best.restore(model)
     for restored, kept in zip(model.get_weights(), snapshots[1]):
         np.testing.assert_array_equal(restored, kept)
+
+
+def test_a_falling_dev_loss_keeps_training_on_the_majority_plateau():
+    # Accuracy stuck at the majority share for three epochs while the loss falls,
+    # then the model learns: stopping on accuracy alone would end at epoch 3.
+    scores = [(0.65, 0.69), (0.65, 0.68), (0.65, 0.67), (0.65, 0.66), (0.72, 0.60), (0.70, 0.61), (0.71, 0.62),
+              (0.99, 0.1)]
+    _, best, _ = _fit_with([{"accuracy": a, "loss": loss} for a, loss in scores])
+    assert [entry["epoch"] for entry in best.history] == [1, 2, 3, 4, 5, 6, 7]
+    assert best.best_epoch == 5
+    # On the plateau, equal accuracy: the epoch with the lower dev loss is kept.
+    _, plateau, _ = _fit_with([{"accuracy": 0.65, "loss": loss} for loss in (0.69, 0.68, 0.68, 0.68)])
+    assert plateau.best_epoch == 2 and len(plateau.history) == 4
 
 
 FIXTURES = ROOT / "tests" / "fixtures" / "labelled"
