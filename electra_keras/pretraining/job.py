@@ -186,6 +186,7 @@ def _train(config, run, corpus_paths, data_dir, vocabulary, strategy, resume_fro
         checkpoints,
         callbacks.StopOnSignal(checkpoints),
         *([probe] if probe is not None else []),
+        *([callbacks.PlateauWarning(config.optimizer.warmup_steps)] if electra else []),
         callbacks.TrainingLog(
             run.logs_dir,
             training.steps_per_log,

@@ -7,6 +7,7 @@
 - `StopAtStep`, `StopOnNonFiniteLoss`, `StopOnSignal`: when to stop.
 - `EvaluationLog`: the held-out metrics by step, for `metrics.json`.
 - `DownstreamProbe`: a frozen linear probe at each evaluation.
+- `PlateauWarning`: says when the discriminator is stuck calling every token original.
 """
 
 import json
@@ -186,6 +187,53 @@ class EvaluationLog(keras.callbacks.Callback):
         held_out = {k[4:]: scalar(v) for k, v in logs.items() if k.startswith("val_")}
         if held_out:
             self.evaluations.append({"step": step, **held_out})
+
+
+class PlateauWarning(keras.callbacks.Callback):
+    """Warns when the held-out discriminator stays on the "everything is original" plateau.
+
+    After `warmup_steps`, an evaluation whose disc accuracy is within
+    `margin` (half a point) of the accuracy of calling every token original
+    (`1 - replaced_fraction`) counts as stuck; `evaluations` stuck in a row
+    log a warning that names the plateau and what to try, once per stretch.
+
+    Example:
+    ```python
+    pretrainer.fit(dataset, validation_data=held_out, callbacks=[PlateauWarning(warmup_steps=100)])
+    ```
+    """
+
+    def __init__(self, warmup_steps, evaluations=2, margin=0.005):
+        super().__init__()
+        self.warmup_steps = warmup_steps
+        self.evaluations = evaluations
+        self.margin = margin
+        self.stuck = 0
+        self.warnings = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if "val_disc_accuracy" not in logs or "val_replaced_fraction" not in logs:
+            return
+        step = optimizer_step(self.model)
+        if step <= self.warmup_steps:
+            return
+        accuracy = scalar(logs["val_disc_accuracy"])
+        all_original = 1.0 - scalar(logs["val_replaced_fraction"])
+        if accuracy - all_original >= self.margin:
+            self.stuck = 0
+            return
+        self.stuck += 1
+        if self.stuck == self.evaluations:
+            message = (
+                f"step {step}: the discriminator is on the 'everything is original' plateau: held-out disc "
+                f"accuracy {accuracy:.4f} against {all_original:.4f} for calling every token original, "
+                f"{self.evaluations} evaluations in a row. An encoder from here fine-tunes worse than random "
+                "weights. Try more steps and more text (scripts/fetch_corpus.py), data.sequence_length=32 with "
+                "training.batch_size=64, model.initializer_range=0.05; see benchmarks/pretraining_study.md"
+            )
+            self.warnings.append(message)
+            logger.warning("%s", message)
 
 
 class TrainingInterrupted(RuntimeError):
