@@ -273,14 +273,17 @@ def unpack(package_file, folder):
 
 def write_documents(documents, path):
     """Writes the corpus format; returns (documents, lines, words, bytes)."""
+    from electra_keras.files import atomic_path
+
     counts = [0, 0, 0]
-    with gzip.GzipFile(path, "wb", compresslevel=9, mtime=0) as binary:
-        with io.TextIOWrapper(binary, encoding="utf-8") as out:
-            for document in documents:
-                out.write("\n".join(document) + "\n\n")
-                counts[0] += 1
-                counts[1] += len(document)
-                counts[2] += sum(len(line.split()) for line in document)
+    # Atomic: an interrupted fetch leaves the previous file, never half of one.
+    with atomic_path(path) as temporary, gzip.GzipFile(temporary, "wb", compresslevel=9, mtime=0) as binary, \
+            io.TextIOWrapper(binary, encoding="utf-8") as out:
+        for document in documents:
+            out.write("\n".join(document) + "\n\n")
+            counts[0] += 1
+            counts[1] += len(document)
+            counts[2] += sum(len(line.split()) for line in document)
     return (*counts, path.stat().st_size)
 
 
