@@ -51,15 +51,31 @@ class ElectraClassifier(keras.Model):
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
         self.encoder = encoder
         self.num_classes = num_classes
+        self.dropout = dropout
 
 
 class ElectraTokenClassifier(keras.Model):
     """A label for every token (tagging), on the discriminator's sequence output.
 
+    The head is dropout and one dense layer on every token's final hidden
+    state, as Hugging Face's `ElectraForTokenClassification`. Inputs come
+    from `electra_keras.data.tagging.encode_tagged`, whose labels put
+    `IGNORED_LABEL` (-100) on every subword but a word's first.
+
+    Args:
+        encoder: an `ElectraEncoder` (e.g. `pretrainer.discriminator`).
+        num_classes: int, the number of tags.
+        dropout: float.
+
     Example:
     ```python
-    tagger = ElectraTokenClassifier(pretrainer.discriminator, num_classes=9)
-    tagger.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    encoded = encode_tagged(OffsetTokenizer(vocabulary), read_tagged("train.conll"), 128, label_index)
+    tagger = ElectraTokenClassifier(pretrainer.discriminator, num_classes=len(label_index))
+    tagger.compile(
+        optimizer=layerwise_decay_adamw(tagger, 1e-4, num_layers=12),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=-100),
+    )
+    tagger.fit({k: encoded[k] for k in ("token_ids", "segment_ids", "padding_mask")}, encoded["labels"])
     ```
     """
 
@@ -71,3 +87,4 @@ class ElectraTokenClassifier(keras.Model):
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
         self.encoder = encoder
         self.num_classes = num_classes
+        self.dropout = dropout

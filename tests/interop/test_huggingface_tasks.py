@@ -95,3 +95,41 @@ def test_a_model_that_is_not_a_sequence_classifier_is_refused(tmp_path):
     (tmp_path / "vocab.txt").write_text("\n".join(VOCABULARY) + "\n")
     with pytest.raises(CheckpointFormatError, match="is not ElectraForSequenceClassification"):
         classifier_from_huggingface(tmp_path)
+
+
+def test_token_classifier_imports_with_transformers_parity_and_exports_back(tmp_path):
+    from electra_keras.interop.huggingface_tasks import save_tagger_huggingface
+    from electra_keras.interop.huggingface_tasks import tagger_from_huggingface
+
+    torch.manual_seed(1)
+    tags = ["B-LOC", "B-PER", "I-PER", "O"]
+    config = transformers.ElectraConfig(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, num_labels=4,
+        id2label=dict(enumerate(tags)), **COMMON,
+    )
+    reference = transformers.ElectraForTokenClassification(config)
+    with torch.no_grad():
+        for parameter in reference.parameters():
+            parameter.add_(0.2 * torch.randn_like(parameter))
+    reference.save_pretrained(tmp_path / "hf")
+    (tmp_path / "hf" / "vocab.txt").write_text("\n".join(VOCABULARY) + "\n")
+    reference.eval()
+
+    tagger, labels, source = tagger_from_huggingface(tmp_path / "hf")
+    assert labels == tags and source.vocabulary == VOCABULARY
+    batch = inputs_with_padding()
+    expected = torch_logits(reference, batch)
+    assert expected.shape[:2] == batch["token_ids"].shape and np.abs(expected).max() > 0.5
+    np.testing.assert_allclose(np.asarray(tagger(batch, training=False)), expected, atol=1e-4)
+
+    save_tagger_huggingface(tagger, VOCABULARY, tmp_path / "back", labels)
+    again = transformers.ElectraForTokenClassification.from_pretrained(tmp_path / "back").eval()
+    assert again.config.id2label == dict(enumerate(tags))
+    np.testing.assert_allclose(torch_logits(again, batch), expected, atol=1e-4)
+    with pytest.raises(CheckpointFormatError, match="is not ElectraForTokenClassification"):
+        tagger_from_huggingface(make_classifier_folder(tmp_path / "classifier"))
+
+
+def make_classifier_folder(folder):
+    make_classifier(folder)
+    return folder
