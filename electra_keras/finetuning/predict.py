@@ -11,7 +11,11 @@ Each output line repeats the input texts and adds, by task:
 - classification: `label` and `probabilities` (class name -> probability);
 - regression: `score`;
 - multi-label: `labels` (the classes whose score reaches their threshold)
-  and `scores` (class name -> probability).
+  and `scores` (class name -> probability);
+- tagging (a `--task tagging` folder, or a SavedModel with a `tag`
+  signature): `entities` (label, text, character start and end, score); the
+  input is CoNLL or JSONL sentences (`tokens`), and then each line also has
+  the words and their predicted BIO `tags`, or rows with a text field.
 """
 
 import json
@@ -34,6 +38,9 @@ def predict_file(model, input_path, output_path, text_field="text", pair_field=N
     ```
     """
     model = pathlib.Path(model)
+    tagger = _tagger_export(model)
+    if tagger is not None:
+        return _write_tags(tagger, pathlib.Path(input_path), output_path, text_field, batch_size)
     texts, pairs, _ = read_labelled(input_path, text_field, None, pair_field)
     if (model / "saved_model.pb").is_file():
         rows = _saved_model_rows(model, texts, pairs if pair_field else None, batch_size)
@@ -49,6 +56,79 @@ def predict_file(model, input_path, output_path, text_field="text", pair_field=N
                 record = {text_field: text, **({pair_field: pair} if pair_field else {}), **prediction}
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
     return len(texts)
+
+
+def _tagger_export(model):
+    """The SavedModel of a tagger, or None for a classifier."""
+    metrics = model / "metrics.json"
+    if metrics.is_file() and json.loads(metrics.read_text(encoding="utf-8")).get("task") == "tagging":
+        return model / "export" / "tagger" / "1"
+    if (model / "saved_model.pb").is_file():
+        import tensorflow as tf
+
+        loaded = tf.saved_model.load(str(model))
+        if "tag" in loaded.signatures:
+            return model
+    return None
+
+
+def _write_tags(export_dir, input_path, output_path, text_field, batch_size):
+    import tensorflow as tf
+
+    from electra_keras.data.tagging import read_tagged
+    from electra_keras.data.tagging import spans_to_tags
+
+    name = input_path.name.removesuffix(".gz")
+    if name.endswith((".csv", ".tsv")) or (name.endswith(".jsonl") and not _has_tokens(input_path)):
+        sentences, texts = None, read_labelled(input_path, text_field, None)[0]
+    else:
+        sentences = read_tagged(input_path, require_tags=False)
+        texts = [" ".join(sentence.words) for sentence in sentences]
+    tag = tf.saved_model.load(str(export_dir)).signatures["tag"]
+    with atomic_path(output_path) as temporary, open(temporary, "w", encoding="utf-8") as out:
+        for start in range(0, len(texts), batch_size):
+            outputs = {k: v.numpy() for k, v in tag(text=tf.constant(texts[start : start + batch_size])).items()}
+            for row, text in enumerate(texts[start : start + batch_size]):
+                entities = [
+                    {"label": outputs["entity_labels"][row, i].decode("utf-8"),
+                     "text": outputs["entity_texts"][row, i].decode("utf-8"),
+                     "start": int(outputs["entity_starts"][row, i]), "end": int(outputs["entity_ends"][row, i]),
+                     "score": round(float(outputs["entity_scores"][row, i]), 6)}
+                    for i in range(outputs["num_entities"][row])
+                ]
+                if sentences is None:
+                    record = {text_field: text, "entities": entities}
+                else:
+                    words = sentences[start + row].words
+                    record = {"tokens": words, "tags": spans_to_tags(_word_spans(words, entities), len(words)),
+                              "entities": entities}
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return len(texts)
+
+
+def _has_tokens(path):
+    from electra_keras.data.tagging import read_tagged
+
+    try:
+        read_tagged(path, require_tags=False)
+    except LabelledDataError:
+        return False
+    return True
+
+
+def _word_spans(words, entities):
+    """Entities (character spans of the words joined by spaces) as word spans."""
+    starts, offset = [], 0
+    for word in words:
+        starts.append(offset)
+        offset += len(word) + 1
+    spans = []
+    for entity in entities:
+        first = starts.index(entity["start"]) if entity["start"] in starts else None
+        if first is not None:
+            last = max(i for i, start in enumerate(starts) if start < entity["end"])
+            spans.append((entity["label"], first, last + 1))
+    return spans
 
 
 def _finetuned_rows(folder, texts, pairs, batch_size):

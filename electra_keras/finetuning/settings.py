@@ -1,0 +1,119 @@
+"""What every fine-tuning task shares: the settings, the default rates by model size, the best-epoch callback."""
+
+import dataclasses
+import logging
+import math
+
+import keras
+
+logger = logging.getLogger(__name__)
+
+TASKS = ("classification", "regression", "multi_label", "tagging")
+# (widest hidden size, learning rate, layer-wise decay): the paper's Table 7
+# for small, base and large. Tiny (hidden 128, this project's demo size) is
+# not in the paper; see docs/finetuning.md for how its rate was chosen.
+RATES_BY_SIZE = ((128, 1e-3, 0.8), (256, 3e-4, 0.8), (768, 1e-4, 0.8), (math.inf, 5e-5, 0.9))
+# The dev score that picks the best epoch, by task.
+# Multi-label: macro-F1, what tuning each label's threshold maximises.
+# Tagging: entity F1 as the CoNLL evaluation computes it.
+SELECTION_METRIC = {"classification": "accuracy", "regression": "pearson", "multi_label": "macro_f1", "tagging": "f1"}
+
+
+@dataclasses.dataclass
+class FinetuningSettings:
+    """What a fine-tuning run reads and how it trains; `None` means the default.
+
+    Example:
+    ```python
+    settings = FinetuningSettings(train="train.csv", eval="dev.csv", output="runs/task")
+    ```
+    """
+
+    train: str
+    eval: str
+    output: str
+    text_field: str = "text"
+    pair_field: str = None
+    label_field: str = "label"
+    task: str = "classification"
+    # Multi-label rows in CSV/TSV: labels joined by this (JSONL: a list).
+    label_separator: str = "|"
+    epochs: int = 10
+    patience: int = 2
+    batch_size: int = 32
+    learning_rate: float = None  # by model size
+    layer_decay: float = None  # by model size
+    warmup_fraction: float = 0.1
+    sequence_length: int = None  # the checkpoint's, else 128
+    seed: int = 0
+    # The checkpoint's sizes and vocabulary but random weights: what
+    # pretraining buys is the difference.
+    random_init: bool = False
+    # Tagging: where a JSONL row keeps its words and tags; a CoNLL file's tag column.
+    tokens_field: str = "tokens"
+    tags_field: str = "tags"
+    tag_column: int = -1
+
+
+def default_rates(hidden_size):
+    """`(learning_rate, layer_decay)` for an encoder of `hidden_size`.
+
+    Example:
+    ```python
+    default_rates(256)  # (3e-4, 0.8): ELECTRA-Small
+    ```
+    """
+    for widest, learning_rate, decay in RATES_BY_SIZE:
+        if hidden_size <= widest:
+            return learning_rate, decay
+    raise AssertionError("unreachable: the last size is unbounded")
+
+
+class BestEpoch(keras.callbacks.Callback):
+    """Scores the dev rows after every epoch, keeps the best weights, stops early.
+
+    The best epoch is the one with the best selection metric (ties: the lower
+    dev loss). Training stops when neither the metric nor the dev loss has
+    improved for `patience` epochs: from a new task's start the metric often
+    sits at the majority class for a few epochs while the loss already falls,
+    and stopping on the metric alone ends those runs before they learn.
+
+    Example:
+    ```python
+    best = BestEpoch(lambda: {"accuracy": dev_accuracy(), "loss": dev_loss()}, "classification", patience=2)
+    model.fit(x, y, epochs=10, callbacks=[best])
+    best.restore(model)
+    ```
+    """
+
+    def __init__(self, evaluate, task, patience):
+        super().__init__()
+        self.evaluate = evaluate
+        self.metric = SELECTION_METRIC[task]
+        self.patience = patience
+        self.history = []
+        self.best, self.best_epoch, self._weights = None, None, None
+        self._lowest_loss, self._last_progress = math.inf, 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        scores = self.evaluate()
+        self.history.append({"epoch": epoch + 1, "train_loss": float((logs or {}).get("loss", float("nan"))),
+                             **scores})
+        logger.info("epoch %d: dev %s", epoch + 1, ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
+        loss = scores.get("loss", math.inf)
+        metric_gain = self.best is None or scores[self.metric] > self.best[self.metric]
+        tie_lower_loss = not metric_gain and scores[self.metric] == self.best[self.metric] and loss < self.best.get(
+            "loss", math.inf)
+        if metric_gain or tie_lower_loss:
+            self.best, self.best_epoch = scores, epoch + 1
+            self._weights = self.model.get_weights()
+        if metric_gain or loss < self._lowest_loss - 1e-4:
+            self._last_progress = epoch + 1
+        self._lowest_loss = min(self._lowest_loss, loss)
+        if epoch + 1 - self._last_progress >= self.patience:
+            self.model.stop_training = True
+
+    def restore(self, model):
+        """Puts the best epoch's weights back."""
+        if self._weights is not None:
+            model.set_weights(self._weights)
