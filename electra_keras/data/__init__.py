@@ -13,6 +13,8 @@ One module per step, in the order data flows:
   TensorFlow.
 - `labelled_rows`: labelled CSV/TSV/JSONL rows for fine-tuning, encoded.
 - `labelled_tasks`: real labelled tasks fetched from the package registries.
+- `squad`: extractive question answering (SQuAD, KorQuAD, CMRC 2018 files):
+  windows with character spans, answer decoding, the official metrics.
 
 The names below are importable from `electra_keras.data` directly; they
 load their module on first use, so that `numpy_batches` works on a machine
@@ -46,6 +48,10 @@ _EXPORTS = {
     "tf_pipeline": ("make_dataset", "make_tfrecord_dataset"),
     "numpy_pipeline": ("numpy_batches", "numpy_tfrecord_batches"),
     "labelled_rows": ("LabelledDataError", "encode_pairs", "read_labelled"),
+    "squad": (
+        "AnswerPrediction", "SquadDataError", "SquadExample", "apply_null_threshold", "best_null_threshold",
+        "decode_answers", "make_windows", "read_squad", "squad_metrics",
+    ),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_MODULE_OF)

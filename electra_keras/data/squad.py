@@ -41,7 +41,7 @@ class SquadExample:
 
     Example:
     ```python
-    example = SquadExample("q1", "Where?", "In Seoul.", (("Seoul", 3),))
+    example = electra_keras.data.SquadExample("q1", "Where?", "In Seoul.", (("Seoul", 3),))
     ```
     """
 
@@ -66,7 +66,8 @@ class AnswerPrediction:
 
     Example:
     ```python
-    texts = apply_null_threshold(decode_answers(examples, windows, starts, ends), 0.0)
+    predictions = electra_keras.data.decode_answers(examples, windows, start_logits, end_logits)
+    print(predictions[0].text, predictions[0].null_diff)
     ```
     """
 
@@ -294,7 +295,9 @@ def decode_answers(examples, windows, start_logits, end_logits, n_best=20, max_a
     Example:
     ```python
     outputs = model.predict(windows)
-    predictions = decode_answers(examples, windows, outputs["start_logits"], outputs["end_logits"])
+    predictions = electra_keras.data.decode_answers(
+        examples, windows, outputs["start_logits"], outputs["end_logits"]
+    )
     ```
     """
     start_logits, end_logits = np.asarray(start_logits, "float64"), np.asarray(end_logits, "float64")
@@ -336,7 +339,7 @@ def apply_null_threshold(predictions, threshold):
 
     Example:
     ```python
-    texts = apply_null_threshold(predictions, 0.0)
+    texts = electra_keras.data.apply_null_threshold(predictions, 0.0)
     ```
     """
     return ["" if p.null_diff > threshold else p.text for p in predictions]
@@ -359,7 +362,7 @@ def best_null_threshold(predictions, examples, language=None):
 
     Example:
     ```python
-    threshold, dev_f1 = best_null_threshold(decode_answers(dev, windows, starts, ends), dev)
+    threshold, dev_f1 = electra_keras.data.best_null_threshold(predictions, dev_examples)
     ```
     """
     if not examples or len(predictions) != len(examples):
@@ -384,9 +387,12 @@ def best_null_threshold(predictions, examples, language=None):
 def normalize_answer(text):
     """The official SQuAD normalisation: lowercase, no punctuation, no English articles, single spaces.
 
+    Args:
+        text: str, an answer or a prediction.
+
     Example:
     ```python
-    normalize_answer("The Cat!")  # "cat"
+    electra_keras.data.squad.normalize_answer("The Cat!")  # "cat"
     ```
     """
     text = "".join(c for c in text.lower() if c not in _ASCII_PUNCTUATION)
@@ -445,7 +451,7 @@ def exact_match(prediction, gold_answers, language="en"):
 
     Example:
     ```python
-    exact_match("The Cat!", ["cat"])  # 1.0
+    electra_keras.data.squad.exact_match("The Cat!", ["cat"])  # 1.0
     ```
     """
     gold = [g for g in gold_answers if _normalized(g, language)] or [""]
@@ -466,7 +472,7 @@ def f1(prediction, gold_answers, language="en"):
 
     Example:
     ```python
-    f1("the black cat", ["a cat"])  # 2 * (1/2 * 1) / (1/2 + 1) = 0.667
+    electra_keras.data.squad.f1("the black cat", ["a cat"])  # 2 * (1/2 * 1) / (1/2 + 1) = 0.667
     ```
     """
     gold = [g for g in gold_answers if _normalized(g, language)] or [""]
@@ -532,7 +538,8 @@ def squad_metrics(examples, predicted_texts, language=None):
 
     Example:
     ```python
-    scores = squad_metrics(examples, apply_null_threshold(predictions, threshold))
+    texts = electra_keras.data.apply_null_threshold(predictions, threshold)
+    scores = electra_keras.data.squad_metrics(examples, texts)
     ```
     """
     if isinstance(predicted_texts, dict):
