@@ -116,40 +116,44 @@ def read_squad(path):
     except json.JSONDecodeError as error:
         raise SquadDataError(f"{path}:{error.lineno}:{error.colno}: not valid JSON ({error.msg})") from None
 
-    def field(value, key, kinds, where):
-        if not isinstance(value, dict) or key not in value:
-            raise SquadDataError(f"{path}: {where}: missing field {key!r}")
-        # bool is an int in Python, but an answer_start of `true` is still wrong.
-        if not isinstance(value[key], kinds) or isinstance(value[key], bool):
-            expected = " or ".join(k.__name__ for k in (kinds if isinstance(kinds, tuple) else (kinds,)))
-            raise SquadDataError(f"{path}: {where}.{key}: expected {expected}, got {value[key]!r:.60}")
-        return value[key]
-
     examples, first_seen = [], {}
-    for a, article in enumerate(field(document, "data", list, "top level")):
-        for p, paragraph in enumerate(field(article, "paragraphs", list, f"data[{a}]")):
+    for a, article in enumerate(_field(path, document, "data", list, "top level")):
+        for p, paragraph in enumerate(_field(path, article, "paragraphs", list, f"data[{a}]")):
             where = f"data[{a}].paragraphs[{p}]"
-            context = field(paragraph, "context", str, where)
-            for q, qa in enumerate(field(paragraph, "qas", list, where)):
+            context = _field(path, paragraph, "context", str, where)
+            for q, qa in enumerate(_field(path, paragraph, "qas", list, where)):
                 where = f"data[{a}].paragraphs[{p}].qas[{q}]"
-                qid = str(field(qa, "id", (str, int), where))
+                qid = str(_field(path, qa, "id", (str, int), where))
                 if qid in first_seen:
                     raise SquadDataError(f"{path}: {where}: duplicate id {qid!r} (first at {first_seen[qid]})")
                 first_seen[qid] = where
-                is_impossible = bool(qa.get("is_impossible", False))
-                answers = []
-                for n, answer in enumerate(field(qa, "answers", list, where)):
-                    if not is_impossible:
-                        answers.append(_checked_answer(path, f"{where}.answers[{n}]", answer, context, field))
-                examples.append(SquadExample(qid, field(qa, "question", str, where), context, tuple(answers), is_impossible))
+                question = _field(path, qa, "question", str, where)
+                is_impossible = "is_impossible" in qa and _field(path, qa, "is_impossible", bool, where)
+                # v2.0's unanswerable questions keep only `plausible_answers`.
+                answers = tuple(
+                    _checked_answer(path, f"{where}.answers[{n}]", answer, context)
+                    for n, answer in enumerate(_field(path, qa, "answers", list, where))
+                    if not is_impossible
+                )
+                examples.append(SquadExample(qid, question, context, answers, is_impossible))
     if not examples:
         raise SquadDataError(f"{path}: no questions under data[].paragraphs[].qas[]")
     return examples
 
 
-def _checked_answer(path, where, answer, context, field):
-    text = field(answer, "text", str, where)
-    start = field(answer, "answer_start", int, where)
+def _field(path, value, key, kinds, where):
+    if not isinstance(value, dict) or key not in value:
+        raise SquadDataError(f"{path}: {where}: missing field {key!r}")
+    # bool is an int in Python, but an answer_start of `true` is still wrong.
+    if not isinstance(value[key], kinds) or isinstance(value[key], bool) != (kinds is bool):
+        expected = " or ".join(k.__name__ for k in (kinds if isinstance(kinds, tuple) else (kinds,)))
+        raise SquadDataError(f"{path}: {where}.{key}: expected {expected}, got {value[key]!r:.60}")
+    return value[key]
+
+
+def _checked_answer(path, where, answer, context):
+    text = _field(path, answer, "text", str, where)
+    start = _field(path, answer, "answer_start", int, where)
     if not text:
         raise SquadDataError(f"{path}: {where}.text: empty answer")
     for shift in sorted(range(-_START_TOLERANCE, _START_TOLERANCE + 1), key=abs):
@@ -194,6 +198,8 @@ def make_windows(examples, tokenizer, sequence_length, max_question_tokens=64, d
     windows = electra_keras.data.make_windows(examples, tokenizer, 384)
     ```
     """
+    if not examples:
+        raise ValueError("make_windows needs at least one example")
     # TensorFlow is only needed here: reading and scoring work without it.
     import tensorflow as tf
 
@@ -209,6 +215,8 @@ def make_windows(examples, tokenizer, sequence_length, max_question_tokens=64, d
     contexts = list(dict.fromkeys(e.context for e in examples))
     context_row = {context: row for row, context in enumerate(contexts)}
     ids, starts, ends = (_ragged_rows(part) for part in offset_tokenizer(tf.constant(contexts, tf.string)))
+    if tokenizer.lowercase or tokenizer.strip_accents:
+        ends = _ends_at_word_ends(tf.constant(contexts, tf.string), starts, ends)
     char_spans = []
     for row, context in enumerate(contexts):
         to_char = np.asarray(byte_to_char_offsets(context))
@@ -250,6 +258,30 @@ def make_windows(examples, tokenizer, sequence_length, max_question_tokens=64, d
 def _ragged_rows(ragged):
     values, splits = ragged.flat_values.numpy(), ragged.row_splits.numpy()
     return [values[splits[i] : splits[i + 1]] for i in range(len(splits) - 1)]
+
+
+def _ends_at_word_ends(texts, starts, ends):
+    """Token byte ends with each word's last token reaching the end of the word.
+
+    Case-folding and accent stripping can shorten a word ("Beyoncé" becomes
+    "beyonce"), and `OffsetTokenizer`'s offsets, counted in the folded word,
+    then end inside its last character; answers would lose it.
+    """
+    import tensorflow_text as tf_text
+    from keras_hub.src.tokenizers.word_piece_tokenizer import PUNCTUATION_AND_CJK_REGEX
+    from keras_hub.src.tokenizers.word_piece_tokenizer import WHITESPACE_PUNCTUATION_AND_CJK_REGEX
+
+    # The words OffsetTokenizer split the text into, with the same patterns.
+    _, word_starts, word_ends = tf_text.regex_split_with_offsets(
+        texts, WHITESPACE_PUNCTUATION_AND_CJK_REGEX, PUNCTUATION_AND_CJK_REGEX
+    )
+    word_starts, word_ends = _ragged_rows(word_starts), _ragged_rows(word_ends)
+    stretched = []
+    for row, (token_starts, token_ends) in enumerate(zip(starts, ends)):
+        word = np.searchsorted(word_starts[row], token_starts, side="right") - 1
+        last_of_word = np.append(word[1:] != word[:-1], True)
+        stretched.append(np.where(last_of_word, word_ends[row][word], token_ends) if len(word) else token_ends)
+    return stretched
 
 
 def _window_starts(num_tokens, budget, doc_stride):

@@ -109,6 +109,16 @@ def test_gold_token_span_re_extracts_the_answer_text(question, context, answer):
     assert (spans[first_context : length - 1] >= 0).all() and (np.diff(spans[first_context : length - 1]) > 0).all()
 
 
+@pytest.mark.parametrize("answer", ["Beyoncé", "İstanbul", "SANG"])
+def test_uncased_accent_stripping_tokenizer_keeps_whole_word_answers(answer):
+    # Folding shortens "Beyoncé" and "İstanbul" by a byte: their last token must still reach the word's end.
+    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "bey", "##once", "sang", "in", "istanbul", "who", "?"]
+    context = "Beyoncé SANG in İstanbul"
+    example = SquadExample("q", "Who?", context, ((answer, context.index(answer)),))
+    windows = squad.make_windows([example], make_tokenizer(vocabulary, lowercase=True, strip_accents=True), 16)
+    assert gold_text(example, windows, 0) == answer
+
+
 def test_long_context_slides_windows_with_the_answer_only_where_it_fits():
     words = ["word"] * 40 + ["answer", "here"] + ["word"] * 20
     context = " ".join(words)
