@@ -7,6 +7,10 @@ long contexts, each token carrying the character span of the context it
 came from; `decode_answers` turns a model's start/end logits back into
 character spans of the context; `squad_metrics` scores predicted texts the
 way the official evaluation scripts of SQuAD, KorQuAD and CMRC do.
+
+(Over 400 lines on purpose: the four steps share `SquadExample` and the
+window layout, and a reader checks decoding against windowing and the
+metrics against the official scripts in one place.)
 """
 
 import collections
@@ -460,6 +464,8 @@ def _tokens(text, language):
 
 
 def _normalized(text, language):
+    if language not in ("en", "ko", "zh"):
+        raise ValueError(f"language must be 'en' (SQuAD), 'ko' (KorQuAD) or 'zh' (CMRC 2018), got {language!r}")
     if language == "ko":
         text = "".join(c for c in text.translate(_KOREAN_SPACED).lower() if c not in _ASCII_PUNCTUATION)
         return " ".join(text.split())

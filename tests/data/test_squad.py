@@ -218,6 +218,8 @@ def test_official_squad_normalisation_exact_match_and_f1():
     assert squad.f1("", []) == squad.exact_match("", []) == 1.0
     assert squad.f1("cat", []) == squad.exact_match("cat", []) == 0.0
     assert squad.f1("", ["cat"]) == 0.0
+    with pytest.raises(ValueError, match="language must be"):
+        squad.f1("cat", ["cat"], language="english")
 
 
 def test_squad_v2_metrics_split_answerable_and_unanswerable():
