@@ -10,7 +10,7 @@ way), applies the same folding to each word, and runs WordPiece with
 offsets. The ids are keras-hub's (tested on English, Korean and Chinese);
 the offsets are UTF-8 byte offsets into the original string, exact to the
 subword unless case-folding or accent stripping changes a word's length,
-then exact to the word. Every op is in the set the TF Serving model server
+then exact to the word (a word's last piece always ends where the word ends). Every op is in the set the TF Serving model server
 links, so the same code runs inside exported graphs.
 """
 
@@ -68,6 +68,14 @@ class OffsetTokenizer(tf.Module):
         word_ends = tf.cast(tf.expand_dims(word_ends, -1), tf.int64)
         starts = tf.minimum(tf.cast(starts, tf.int64) + word_starts, word_ends)
         ends = tf.minimum(tf.cast(ends, tf.int64) + word_starts, word_ends)
+        # Folding can shorten a word ("Beyoncé" -> "beyonce"): its last piece
+        # still ends where the word does, so no span loses a character.
+        last_piece = ends.values.row_splits[1:] - 1
+        nonempty = ends.values.row_lengths() > 0
+        ends = ends.with_flat_values(tf.tensor_scatter_nd_update(
+            ends.flat_values, tf.boolean_mask(last_piece, nonempty)[:, None],
+            tf.boolean_mask(tf.reshape(word_ends.flat_values, [-1]), nonempty),
+        ))
         return (
             ids.merge_dims(-2, -1),
             tf.cast(starts.merge_dims(-2, -1), tf.int32),

@@ -219,8 +219,6 @@ def make_windows(examples, tokenizer, sequence_length, max_question_tokens=64, d
     contexts = list(dict.fromkeys(e.context for e in examples))
     context_row = {context: row for row, context in enumerate(contexts)}
     ids, starts, ends = (_ragged_rows(part) for part in offset_tokenizer(tf.constant(contexts, tf.string)))
-    if tokenizer.lowercase or tokenizer.strip_accents:
-        ends = _ends_at_word_ends(tf.constant(contexts, tf.string), starts, ends)
     char_spans = []
     for row, context in enumerate(contexts):
         to_char = np.asarray(byte_to_char_offsets(context))
@@ -262,30 +260,6 @@ def make_windows(examples, tokenizer, sequence_length, max_question_tokens=64, d
 def _ragged_rows(ragged):
     values, splits = ragged.flat_values.numpy(), ragged.row_splits.numpy()
     return [values[splits[i] : splits[i + 1]] for i in range(len(splits) - 1)]
-
-
-def _ends_at_word_ends(texts, starts, ends):
-    """Token byte ends with each word's last token reaching the end of the word.
-
-    Case-folding and accent stripping can shorten a word ("Beyoncé" becomes
-    "beyonce"), and `OffsetTokenizer`'s offsets, counted in the folded word,
-    then end inside its last character; answers would lose it.
-    """
-    import tensorflow_text as tf_text
-    from keras_hub.src.tokenizers.word_piece_tokenizer import PUNCTUATION_AND_CJK_REGEX
-    from keras_hub.src.tokenizers.word_piece_tokenizer import WHITESPACE_PUNCTUATION_AND_CJK_REGEX
-
-    # The words OffsetTokenizer split the text into, with the same patterns.
-    _, word_starts, word_ends = tf_text.regex_split_with_offsets(
-        texts, WHITESPACE_PUNCTUATION_AND_CJK_REGEX, PUNCTUATION_AND_CJK_REGEX
-    )
-    word_starts, word_ends = _ragged_rows(word_starts), _ragged_rows(word_ends)
-    stretched = []
-    for row, (token_starts, token_ends) in enumerate(zip(starts, ends)):
-        word = np.searchsorted(word_starts[row], token_starts, side="right") - 1
-        last_of_word = np.append(word[1:] != word[:-1], True)
-        stretched.append(np.where(last_of_word, word_ends[row][word], token_ends) if len(word) else token_ends)
-    return stretched
 
 
 def _window_starts(num_tokens, budget, doc_stride):

@@ -56,3 +56,12 @@ def test_bundled_vocabulary_offsets_run_inside_a_graph():
 def test_byte_to_char_offsets_maps_multibyte_characters():
     mapping = byte_to_char_offsets("a서울")
     assert mapping[0] == 0 and mapping[1] == 1 and mapping[4] == 2 and mapping[-1] == 3
+
+
+def test_a_word_that_folding_shortens_keeps_its_last_character():
+    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "beyonce", "caf", "##e", "istanbul"]
+    tokenizer = OffsetTokenizer(vocabulary, lowercase=True, strip_accents=True)
+    text = "Beyoncé CAFÉ İstanbul"
+    ids, starts, ends = tokenizer(tf.constant([text, ""]))
+    assert ids.to_list() == [[5, 6, 7, 8], []]
+    assert _pieces(text, starts[0].numpy(), ends[0].numpy()) == ["Beyoncé", "CAF", "É", "İstanbul"]
