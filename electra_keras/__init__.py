@@ -27,6 +27,7 @@ from electra_keras.models import ElectraClassifier
 from electra_keras.models import ElectraEmbedding
 from electra_keras.models import ElectraEncoder
 from electra_keras.models import ElectraPretrainingPreprocessor
+from electra_keras.models import ElectraQuestionAnswerer
 from electra_keras.models import ElectraTextClassifier
 from electra_keras.models import ElectraTextClassifierPreprocessor
 from electra_keras.models import ElectraTokenClassifier
@@ -45,6 +46,7 @@ __all__ = [
     "ElectraPretrainingPreprocessor",
     "ElectraTextClassifier",
     "ElectraTextClassifierPreprocessor",
+    "ElectraQuestionAnswerer",
     "ElectraTokenClassifier",
     "MaskedLMPretrainer",
     "ReplacedTokenDetectionHead",

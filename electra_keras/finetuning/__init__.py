@@ -28,10 +28,12 @@ from electra_keras.finetuning.optimization import layer_depth
 from electra_keras.finetuning.optimization import layerwise_decay_adamw
 from electra_keras.finetuning.optimization import layerwise_multipliers
 from electra_keras.models.task_heads import ElectraClassifier
+from electra_keras.models.task_heads import ElectraQuestionAnswerer
 from electra_keras.models.task_heads import ElectraTokenClassifier
 
 __all__ = [
     "ElectraClassifier",
+    "ElectraQuestionAnswerer",
     "ElectraTokenClassifier",
     "LabelledDataError",
     "LayerwiseDecayAdamW",

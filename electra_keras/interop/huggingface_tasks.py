@@ -1,4 +1,4 @@
-"""Hugging Face ELECTRA task models in and out: `ElectraForSequenceClassification`, `ElectraForTokenClassification`.
+"""Hugging Face ELECTRA task models in and out: sequence and token classification, question answering.
 
 The encoder maps as the discriminator does (`huggingface.py`); the head is
 Hugging Face's `ElectraClassificationHead`: dropout, `classifier.dense`
@@ -10,6 +10,8 @@ which is `ElectraTextClassifier`'s head with `head_activation="gelu"`.
 
 `ElectraForTokenClassification`'s head is one linear layer (`classifier`)
 on every token's final state: `ElectraTokenClassifier`'s head.
+`ElectraForQuestionAnswering`'s is one linear layer with two outputs
+(`qa_outputs`: start, end): `ElectraQuestionAnswerer`'s.
 """
 
 import json
@@ -23,11 +25,13 @@ from electra_keras.interop import huggingface
 from electra_keras.interop.huggingface import CheckpointFormatError
 from electra_keras.models.encoder import ElectraEncoder
 from electra_keras.models.preprocessors import ElectraTextClassifierPreprocessor
+from electra_keras.models.task_heads import ElectraQuestionAnswerer
 from electra_keras.models.task_heads import ElectraTokenClassifier
 from electra_keras.models.text_classifier import ElectraTextClassifier
 
 SEQUENCE_CLASSIFICATION = "ElectraForSequenceClassification"
 TOKEN_CLASSIFICATION = "ElectraForTokenClassification"
+QUESTION_ANSWERING = "ElectraForQuestionAnswering"
 PROBLEM_TYPES = ("single_label_classification", "multi_label_classification", "regression")
 
 
@@ -98,6 +102,43 @@ def tagger_from_huggingface(folder):
     )
     _load_linear(folder, huggingface.read_weights(folder), tagger.get_layer("head_logits"), "classifier")
     return tagger, labels, source
+
+
+def answerer_from_huggingface(folder):
+    """An `ElectraQuestionAnswerer` with the weights of an `ElectraForQuestionAnswering`.
+
+    Returns:
+        `(reader, source)`: the model and the `PretrainedSource` (vocabulary, casing).
+
+    Example:
+    ```python
+    reader, source = answerer_from_huggingface("koelectra-korquad")
+    ```
+    """
+    folder = pathlib.Path(folder)
+    config = huggingface.read_config(folder)
+    if QUESTION_ANSWERING not in (config.get("architectures") or []):
+        raise CheckpointFormatError(
+            f"{folder / 'config.json'}: architectures {config.get('architectures')} is not {QUESTION_ANSWERING}"
+        )
+    source = huggingface.open_huggingface_discriminator(folder)
+    reader = ElectraQuestionAnswerer(source.build_pretrainer().discriminator)
+    _load_linear(folder, huggingface.read_weights(folder), reader.get_layer("qa_outputs"), "qa_outputs")
+    return reader, source
+
+
+def save_answerer_huggingface(reader, vocabulary, folder, lowercase=False):
+    """Writes an `ElectraQuestionAnswerer` as an `ElectraForQuestionAnswering` folder, atomically.
+
+    Example:
+    ```python
+    save_answerer_huggingface(reader, vocabulary, "hf/korquad")
+    ```
+    """
+    layer = reader.get_layer("qa_outputs")
+    head = huggingface._linear(layer.kernel, layer.bias, "qa_outputs")
+    return _write_task_folder(reader.encoder, head, QUESTION_ANSWERING, ["start", "end"], {}, vocabulary, folder,
+                              lowercase)
 
 
 def _labels(config):

@@ -5,7 +5,7 @@
 - `ElectraEncoder`: the transformer stack (generator or discriminator),
   convertible to and from `keras_hub.models.ElectraBackbone`.
 - `ReplacedTokenDetectionHead`, `tied_masked_lm_head`: the pretraining heads.
-- `ElectraClassifier`, `ElectraTokenClassifier`: fine-tuning heads on an
+- `ElectraClassifier`, `ElectraTokenClassifier`, `ElectraQuestionAnswerer`: fine-tuning heads on an
   encoder's token ids.
 - `ElectraPretrainingPreprocessor`, `ElectraTextClassifierPreprocessor`:
   keras-hub preprocessors, raw strings to token ids inside `tf.data`.
@@ -31,6 +31,7 @@ from electra_keras.models.layer_settings import truncated_normal
 from electra_keras.models.preprocessors import ElectraPretrainingPreprocessor
 from electra_keras.models.preprocessors import ElectraTextClassifierPreprocessor
 from electra_keras.models.task_heads import ElectraClassifier
+from electra_keras.models.task_heads import ElectraQuestionAnswerer
 from electra_keras.models.task_heads import ElectraTokenClassifier
 from electra_keras.models.text_classifier import ElectraTextClassifier
 
@@ -41,6 +42,7 @@ __all__ = [
     "ElectraPretrainingPreprocessor",
     "ElectraTextClassifier",
     "ElectraTextClassifierPreprocessor",
+    "ElectraQuestionAnswerer",
     "ElectraTokenClassifier",
     "ReplacedTokenDetectionHead",
     "activation_by_name",

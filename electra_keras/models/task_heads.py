@@ -88,3 +88,38 @@ class ElectraTokenClassifier(keras.Model):
         self.encoder = encoder
         self.num_classes = num_classes
         self.dropout = dropout
+
+
+class ElectraQuestionAnswerer(keras.Model):
+    """Extractive question answering: a start and an end logit for every token.
+
+    The head is one dense layer with two outputs on every token's final
+    hidden state, as Hugging Face's `ElectraForQuestionAnswering`
+    (`qa_outputs`). Inputs and gold positions come from
+    `electra_keras.data.squad.make_windows` (`[CLS] question [SEP] context
+    [SEP]`, position 0 for "no answer in this window").
+
+    Args:
+        encoder: an `ElectraEncoder` (e.g. `pretrainer.discriminator`).
+
+    Example:
+    ```python
+    windows = make_windows(read_squad("train.json"), make_tokenizer("vocab.txt"), 384)
+    reader = ElectraQuestionAnswerer(pretrainer.discriminator)
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    reader.compile(optimizer="adam", loss={"start_logits": loss, "end_logits": loss})
+    reader.fit({k: windows[k] for k in ("token_ids", "segment_ids", "padding_mask")},
+               {"start_logits": windows["start_positions"], "end_logits": windows["end_positions"]})
+    ```
+    """
+
+    def __init__(self, encoder, **kwargs):
+        inputs = _encoder_inputs()
+        sequence = encoder(inputs)["sequence_output"]
+        logits = keras.layers.Dense(2, name="qa_outputs", dtype="float32")(sequence)
+        outputs = {
+            "start_logits": keras.layers.Lambda(lambda x: x[..., 0], name="start_logits")(logits),
+            "end_logits": keras.layers.Lambda(lambda x: x[..., 1], name="end_logits")(logits),
+        }
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        self.encoder = encoder

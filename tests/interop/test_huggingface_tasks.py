@@ -133,3 +133,41 @@ def test_token_classifier_imports_with_transformers_parity_and_exports_back(tmp_
 def make_classifier_folder(folder):
     make_classifier(folder)
     return folder
+
+
+def test_question_answerer_imports_with_transformers_parity_and_exports_back(tmp_path):
+    from electra_keras.interop.huggingface_tasks import answerer_from_huggingface
+    from electra_keras.interop.huggingface_tasks import save_answerer_huggingface
+
+    torch.manual_seed(2)
+    config = transformers.ElectraConfig(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, **COMMON)
+    reference = transformers.ElectraForQuestionAnswering(config)
+    with torch.no_grad():
+        for parameter in reference.parameters():
+            parameter.add_(0.2 * torch.randn_like(parameter))
+    reference.save_pretrained(tmp_path / "hf")
+    (tmp_path / "hf" / "vocab.txt").write_text("\n".join(VOCABULARY) + "\n")
+    reference.eval()
+
+    def torch_spans(model, batch):
+        with torch.no_grad():
+            out = model(input_ids=torch.from_numpy(batch["token_ids"]).long(),
+                        token_type_ids=torch.from_numpy(batch["segment_ids"]).long(),
+                        attention_mask=torch.from_numpy(batch["padding_mask"]).long())
+        return out.start_logits.numpy(), out.end_logits.numpy()
+
+    reader, source = answerer_from_huggingface(tmp_path / "hf")
+    batch = inputs_with_padding()
+    expected_start, expected_end = torch_spans(reference, batch)
+    assert np.abs(expected_start - expected_end).max() > 0.1  # the two outputs are not swapped unnoticed
+    answer = reader(batch, training=False)
+    np.testing.assert_allclose(np.asarray(answer["start_logits"]), expected_start, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(answer["end_logits"]), expected_end, atol=1e-4)
+
+    save_answerer_huggingface(reader, source.vocabulary, tmp_path / "back")
+    again = transformers.ElectraForQuestionAnswering.from_pretrained(tmp_path / "back").eval()
+    for got, want in zip(torch_spans(again, batch), (expected_start, expected_end)):
+        np.testing.assert_allclose(got, want, atol=1e-4)
+    with pytest.raises(CheckpointFormatError, match="is not ElectraForQuestionAnswering"):
+        answerer_from_huggingface(make_classifier_folder(tmp_path / "classifier"))
