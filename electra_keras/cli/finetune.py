@@ -11,7 +11,7 @@ from electra_keras.cli import positive_int
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description="Fine-tune a pretrained discriminator on labelled CSV/TSV/JSONL rows, "
-        "or on CoNLL/JSONL tagged sentences (--task tagging).",
+        "on CoNLL/JSONL tagged sentences (--task tagging), or on SQuAD-layout JSON (--task qa).",
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--run", help="pretraining output folder")
@@ -23,7 +23,8 @@ def main(argv=None):
     parser.add_argument("--checkpoint", help="a checkpoints/ckpt-<step> folder; default: the final model")
     parser.add_argument(
         "--train", required=True,
-        help="labelled rows: .csv, .tsv or .jsonl (optionally .gz); tagging: a CoNLL file or .jsonl sentences",
+        help="labelled rows: .csv, .tsv or .jsonl (optionally .gz); tagging: a CoNLL file or .jsonl sentences; "
+        "qa: SQuAD v1.1/v2.0, KorQuAD or CMRC JSON",
     )
     parser.add_argument("--eval", required=True, help="held-out rows, same format")
     parser.add_argument("--output", required=True, help="folder for metrics.json and the weights")
@@ -31,11 +32,15 @@ def main(argv=None):
     parser.add_argument("--pair-field", help="second text of a pair task")
     parser.add_argument("--label-field", default="label")
     parser.add_argument(
-        "--task", choices=["classification", "regression", "multi_label", "tagging"], default="classification"
+        "--task", choices=["classification", "regression", "multi_label", "tagging", "qa"], default="classification"
     )
     parser.add_argument("--tag-column", type=int, default=-1, help="tagging: the CoNLL column of the tag")
     parser.add_argument("--tokens-field", default="tokens", help="tagging: the JSONL field of the words")
     parser.add_argument("--tags-field", default="tags", help="tagging: the JSONL field of the tags")
+    parser.add_argument("--doc-stride", type=positive_int, default=128, help="qa: context tokens between windows")
+    parser.add_argument("--max-question-tokens", type=positive_int, default=64, help="qa: longer questions are cut")
+    parser.add_argument("--max-answer-length", type=positive_int, default=30, help="qa: the longest answer, in tokens")
+    parser.add_argument("--n-best", type=positive_int, default=20, help="qa: start and end candidates per window")
     parser.add_argument(
         "--label-separator", default="|", help="multi_label: labels of a CSV/TSV row joined by this (JSONL: a list)"
     )
@@ -68,7 +73,8 @@ def main(argv=None):
         batch_size=args.batch_size, learning_rate=args.learning_rate, layer_decay=args.layer_decay,
         warmup_fraction=args.warmup_fraction, sequence_length=args.sequence_length, seed=args.seed,
         random_init=args.random_init, tag_column=args.tag_column, tokens_field=args.tokens_field,
-        tags_field=args.tags_field,
+        tags_field=args.tags_field, doc_stride=args.doc_stride, max_question_tokens=args.max_question_tokens,
+        max_answer_length=args.max_answer_length, n_best=args.n_best,
     )
     try:
         summary = run_finetuning([args.run] if args.run else args.init_from, settings, checkpoint=args.checkpoint)
@@ -78,6 +84,8 @@ def main(argv=None):
     metrics = {k: v for k, v in summary["eval"].items() if isinstance(v, float)}
     if summary["task"] == "tagging":
         metrics = {k: metrics[k] for k in ("precision", "recall", "f1", "token_accuracy")}
+    elif summary["task"] == "qa":
+        metrics = {k: v for k, v in metrics.items() if k in ("exact", "f1", "HasAns_f1", "NoAns_f1")}
     print(
         f"best epoch {summary['best_epoch']} of {len(summary['epochs'])}: dev "
         f"{', '.join(f'{k} {v:.4f}' for k, v in metrics.items())}; outputs in {args.output}"

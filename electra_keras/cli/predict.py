@@ -9,11 +9,11 @@ from electra_keras.cli import input_errors
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        description="Run a fine-tuned classifier over CSV/TSV/JSONL rows (a tagger: also CoNLL files) "
-        "and write JSON Lines predictions.",
+        description="Run a fine-tuned classifier over CSV/TSV/JSONL rows (a tagger: also CoNLL files; "
+        "a question answerer: SQuAD files) and write JSON Lines predictions.",
     )
     parser.add_argument("--model", required=True, help="a fine-tuning output folder, or a SavedModel folder")
-    parser.add_argument("--input", required=True, help="rows: .csv, .tsv or .jsonl (optionally .gz); a tagger also reads CoNLL")
+    parser.add_argument("--input", required=True, help="rows: .csv, .tsv or .jsonl (optionally .gz); a tagger also reads CoNLL; a QA model reads SQuAD .json")
     parser.add_argument("--output", required=True, help="predictions, one JSON object per line")
     parser.add_argument("--text-field", default="text")
     parser.add_argument("--pair-field", help="second text of a pair task")

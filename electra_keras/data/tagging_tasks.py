@@ -82,7 +82,7 @@ class _SpanParser(html.parser.HTMLParser):
             current[0] += character
             current[1].append(span)
         if words:
-            self.blocks.append([(text, next((s for s in spans if s), None)) for text, spans in words])
+            self.blocks.append([(text, spans) for text, spans in words])
         self._characters = []
 
 
@@ -101,7 +101,7 @@ def marked_sentences(markup, span_types=None):
     sentences = []
     for block in parser.blocks:
         tags, previous = [], None
-        for _, span in block:
+        for span in (next((s for s in spans if s), None) for _, spans in block):
             if span is None:
                 tags.append("O")
             else:
@@ -109,6 +109,38 @@ def marked_sentences(markup, span_types=None):
             previous = span
         sentences.append(([text for text, _ in block], tags))
     return sentences
+
+
+def marked_paragraphs(markup, span_types=None):
+    """The blocks of an HTML page as `(text, spans)`: whitespace-normalised text, each marked span's character range.
+
+    Example:
+    ```python
+    marked_paragraphs('<p><span class="emph">탐색 도구</span>를 엽니다</p>')
+    # [("탐색 도구를 엽니다", [("UI", 0, 5)])]
+    ```
+    """
+    parser = _SpanParser(span_types or UI_SPAN_TYPES)
+    parser.feed(markup)
+    parser.close()
+    paragraphs = []
+    for block in parser.blocks:
+        text, marks = "", []
+        for index, (word, spans) in enumerate(block):
+            if index:
+                # The space between two words is inside a span that goes on across it.
+                joined = spans[0] if spans[0] is not None and spans[0] == marks[-1] else None
+                text, marks = text + " ", marks + [joined]
+            text, marks = text + word, marks + list(spans)
+        found, start = [], None
+        for position, mark in enumerate(marks + [None]):
+            if start is not None and mark != marks[start]:
+                found.append((marks[start][1], start, position))
+                start = None
+            if start is None and mark is not None:
+                start = position
+        paragraphs.append((text, found))
+    return paragraphs
 
 
 def libreoffice_tagged_rows(help_root, min_words=3):

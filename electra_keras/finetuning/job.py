@@ -39,6 +39,7 @@ from electra_keras.files import atomic_directory
 from electra_keras.files import write_json_atomic
 from electra_keras.finetuning import metrics as scoring
 from electra_keras.finetuning.optimization import layerwise_decay_adamw
+from electra_keras.finetuning.qa_job import run_question_answering
 from electra_keras.finetuning.settings import RATES_BY_SIZE  # noqa: F401  (re-exported)
 from electra_keras.finetuning.settings import SELECTION_METRIC
 from electra_keras.finetuning.settings import TASKS
@@ -72,6 +73,8 @@ def run_finetuning(init_from, settings, checkpoint=None, verbose=None):
         raise ValueError(f"task must be one of {', '.join(TASKS)}, got {settings.task!r}")
     if settings.task == "tagging":
         return run_tagging(init_from, settings, checkpoint, verbose)
+    if settings.task == "qa":
+        return run_question_answering(init_from, settings, checkpoint, verbose)
     source = open_pretrained(init_from, checkpoint=checkpoint)
     train = read_labelled(settings.train, settings.text_field, settings.label_field, settings.pair_field)
     held_out = read_labelled(settings.eval, settings.text_field, settings.label_field, settings.pair_field)

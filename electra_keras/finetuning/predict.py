@@ -15,7 +15,11 @@ Each output line repeats the input texts and adds, by task:
 - tagging (a `--task tagging` folder, or a SavedModel with a `tag`
   signature): `entities` (label, text, character start and end, score); the
   input is CoNLL or JSONL sentences (`tokens`), and then each line also has
-  the words and their predicted BIO `tags`, or rows with a text field.
+  the words and their predicted BIO `tags`, or rows with a text field;
+- question answering (a `--task qa` folder, or a SavedModel with an
+  `answer` signature) over a SQuAD-layout `.json` file: `id`, `question`,
+  `answer` ("" for no answer), its character `start` and `end` in the
+  context, `score` and `null_score_diff`.
 """
 
 import json
@@ -38,7 +42,10 @@ def predict_file(model, input_path, output_path, text_field="text", pair_field=N
     ```
     """
     model = pathlib.Path(model)
-    tagger = _tagger_export(model)
+    answerer = _export_with(model, "qa", "answerer", "answer")
+    if answerer is not None:
+        return _write_answers(answerer, input_path, output_path, batch_size)
+    tagger = _export_with(model, "tagging", "tagger", "tag")
     if tagger is not None:
         return _write_tags(tagger, pathlib.Path(input_path), output_path, text_field, batch_size)
     texts, pairs, _ = read_labelled(input_path, text_field, None, pair_field)
@@ -58,18 +65,41 @@ def predict_file(model, input_path, output_path, text_field="text", pair_field=N
     return len(texts)
 
 
-def _tagger_export(model):
-    """The SavedModel of a tagger, or None for a classifier."""
+def _export_with(model, task, export_name, signature):
+    """The SavedModel of a `task` folder, or a SavedModel with `signature`; None otherwise."""
     metrics = model / "metrics.json"
-    if metrics.is_file() and json.loads(metrics.read_text(encoding="utf-8")).get("task") == "tagging":
-        return model / "export" / "tagger" / "1"
+    if metrics.is_file():
+        found = json.loads(metrics.read_text(encoding="utf-8")).get("task") == task
+        return model / "export" / export_name / "1" if found else None
     if (model / "saved_model.pb").is_file():
         import tensorflow as tf
 
-        loaded = tf.saved_model.load(str(model))
-        if "tag" in loaded.signatures:
+        if signature in tf.saved_model.load(str(model)).signatures:
             return model
     return None
+
+
+def _write_answers(export_dir, input_path, output_path, batch_size):
+    import tensorflow as tf
+
+    from electra_keras.data.squad import read_squad
+
+    examples = read_squad(input_path)
+    answer = tf.saved_model.load(str(export_dir)).signatures["answer"]
+    with atomic_path(output_path) as temporary, open(temporary, "w", encoding="utf-8") as out:
+        for start in range(0, len(examples), batch_size):
+            batch = examples[start : start + batch_size]
+            outputs = {k: v.numpy() for k, v in answer(
+                question=tf.constant([e.question for e in batch]), context=tf.constant([e.context for e in batch])
+            ).items()}
+            for row, example in enumerate(batch):
+                record = {"id": example.id, "question": example.question,
+                          "answer": outputs["answer"][row].decode("utf-8"),
+                          "start": int(outputs["start"][row]), "end": int(outputs["end"][row]),
+                          "score": round(float(outputs["score"][row]), 6),
+                          "null_score_diff": round(float(outputs["null_score_diff"][row]), 6)}
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return len(examples)
 
 
 def _write_tags(export_dir, input_path, output_path, text_field, batch_size):

@@ -8,7 +8,7 @@ import keras
 
 logger = logging.getLogger(__name__)
 
-TASKS = ("classification", "regression", "multi_label", "tagging")
+TASKS = ("classification", "regression", "multi_label", "tagging", "qa")
 # (widest hidden size, learning rate, layer-wise decay): the paper's Table 7
 # for small, base and large. Tiny (hidden 128, this project's demo size) is
 # not in the paper; see docs/finetuning.md for how its rate was chosen.
@@ -16,7 +16,9 @@ RATES_BY_SIZE = ((128, 1e-3, 0.8), (256, 3e-4, 0.8), (768, 1e-4, 0.8), (math.inf
 # The dev score that picks the best epoch, by task.
 # Multi-label: macro-F1, what tuning each label's threshold maximises.
 # Tagging: entity F1 as the CoNLL evaluation computes it.
-SELECTION_METRIC = {"classification": "accuracy", "regression": "pearson", "multi_label": "macro_f1", "tagging": "f1"}
+# QA: the official SQuAD F1 (0-100).
+SELECTION_METRIC = {"classification": "accuracy", "regression": "pearson", "multi_label": "macro_f1", "tagging": "f1",
+                    "qa": "f1"}
 
 
 @dataclasses.dataclass
@@ -53,6 +55,13 @@ class FinetuningSettings:
     tokens_field: str = "tokens"
     tags_field: str = "tags"
     tag_column: int = -1
+    # Question answering: windows every `doc_stride` context tokens, questions cut
+    # to `max_question_tokens`, answers of at most `max_answer_length` tokens
+    # found among each window's `n_best` starts and ends (the official code's values).
+    doc_stride: int = 128
+    max_question_tokens: int = 64
+    max_answer_length: int = 30
+    n_best: int = 20
 
 
 def default_rates(hidden_size):

@@ -1,0 +1,148 @@
+"""The question-answering job (`--task qa`): SQuAD-layout files in, an extractive reader out.
+
+SQuAD v1.1 and v2.0, KorQuAD 1.0 and CMRC 2018 files are read alike
+(`electra_keras.data.squad`). Same defaults as classification: the learning
+rate and layer-wise decay from the model's size, an evaluation on the dev
+file after every epoch (the official EM and F1, 0-100; for v2.0 at the
+no-answer threshold that maximises F1 on the dev file), the best epoch by F1
+kept, early stopping.
+
+The output folder:
+
+| path | what |
+|---|---|
+| `metrics.json` | `exact`, `f1` (and v2.0's HasAns/NoAns figures, the null threshold) per epoch and for the best |
+| `huggingface/` | the reader as an `ElectraForQuestionAnswering` folder (also how it reloads) |
+| `export/answerer/1/` | a SavedModel for TF Serving (`answer`, `serving_default`) |
+"""
+
+import dataclasses
+import math
+import pathlib
+import sys
+
+import keras
+import numpy as np
+
+from electra_keras.data.squad import apply_null_threshold
+from electra_keras.data.squad import best_null_threshold
+from electra_keras.data.squad import decode_answers
+from electra_keras.data.squad import make_windows
+from electra_keras.data.squad import read_squad
+from electra_keras.data.squad import squad_metrics
+from electra_keras.data.tokenizer import make_tokenizer
+from electra_keras.export.answerer import export_answerer
+from electra_keras.files import write_json_atomic
+from electra_keras.finetuning.optimization import layerwise_decay_adamw
+from electra_keras.finetuning.settings import BestEpoch
+from electra_keras.finetuning.settings import default_rates
+from electra_keras.interop.huggingface_tasks import save_answerer_huggingface
+from electra_keras.interop.pretrained import open_pretrained
+from electra_keras.models.task_heads import ElectraQuestionAnswerer
+from electra_keras.pretraining.optimization import WarmupLinearDecay
+
+INPUTS = ("token_ids", "segment_ids", "padding_mask")
+
+
+def run_question_answering(init_from, settings, checkpoint=None, verbose=None):
+    """Fine-tunes the encoder of `init_from` to answer questions from SQuAD-layout files.
+
+    `settings` is a `FinetuningSettings` with `task="qa"`; its
+    `doc_stride`, `max_question_tokens`, `max_answer_length` and `n_best`
+    shape the windows and the decoding.
+
+    Example:
+    ```python
+    settings = FinetuningSettings("train-v2.0.json", "dev-v2.0.json", "runs/squad", task="qa")
+    run_question_answering(["runs/demo"], settings)["f1"]
+    ```
+    """
+    source = open_pretrained(init_from, checkpoint=checkpoint)
+    train, held_out = read_squad(settings.train), read_squad(settings.eval)
+    keras.utils.set_random_seed(settings.seed)
+    learning_rate, decay = default_rates(source.model_config.hidden_size)
+    learning_rate = settings.learning_rate or learning_rate
+    decay = settings.layer_decay or decay
+    length = min(settings.sequence_length or source.sequence_length or 128, source.model_config.max_position_embeddings)
+    question_tokens = min(settings.max_question_tokens, length // 2)
+    tokenizer = make_tokenizer(source.vocabulary, source.lowercase, source.strip_accents)
+    train_windows = make_windows(train, tokenizer, length, question_tokens, settings.doc_stride)
+    eval_windows = make_windows(held_out, tokenizer, length, question_tokens, settings.doc_stride)
+
+    encoder = source.build_pretrainer(load_weights=not settings.random_init).discriminator
+    reader = ElectraQuestionAnswerer(encoder)
+    steps_per_epoch = math.ceil(len(train_windows["token_ids"]) / settings.batch_size)
+    total_steps = settings.epochs * steps_per_epoch
+    schedule = WarmupLinearDecay(learning_rate, int(settings.warmup_fraction * total_steps), total_steps)
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    reader.compile(optimizer=layerwise_decay_adamw(reader, schedule, encoder.num_layers, decay),
+                   loss={"start_logits": loss, "end_logits": loss})
+    best = BestEpoch(lambda: evaluate_reader(reader, eval_windows, held_out, settings), "qa", settings.patience)
+    reader.fit(
+        {name: train_windows[name] for name in INPUTS},
+        {"start_logits": train_windows["start_positions"], "end_logits": train_windows["end_positions"]},
+        batch_size=settings.batch_size, epochs=settings.epochs, callbacks=[best],
+        verbose=(1 if sys.stdout.isatty() else 2) if verbose is None else verbose,
+    )
+    best.restore(reader)
+
+    output = pathlib.Path(settings.output)
+    output.mkdir(parents=True, exist_ok=True)
+    save_answerer_huggingface(reader, source.vocabulary, output / "huggingface", source.lowercase)
+    threshold = best.best.get("null_threshold")
+    export_dir = export_answerer(
+        reader, output / "export" / "answerer" / "1", source.vocabulary, length, question_tokens,
+        settings.doc_stride, settings.max_answer_length, threshold, source.lowercase, source.strip_accents,
+        warmup_pairs=[(example.question, example.context) for example in train[:16]],
+    )
+    summary = {
+        "task": "qa",
+        "exact": best.best["exact"],
+        "f1": best.best["f1"],
+        "best_epoch": best.best_epoch,
+        "eval": best.best,
+        "epochs": best.history,
+        "selection_metric": "f1",
+        "train_rows": len(train),
+        "eval_rows": len(held_out),
+        "train_windows": len(train_windows["token_ids"]),
+        "init_from": source.describe() + (" (random weights)" if settings.random_init else ""),
+        "learning_rate": learning_rate,
+        "layer_decay": decay,
+        "sequence_length": length,
+        "max_question_tokens": question_tokens,
+        "settings": dataclasses.asdict(settings),
+        "export": str(export_dir),
+    }
+    write_json_atomic(output / "metrics.json", summary)
+    return summary
+
+
+def evaluate_reader(reader, windows, examples, settings):
+    """Official EM/F1 (0-100) of the reader's answers, v2.0 at the best no-answer threshold, and the dev loss.
+
+    Example:
+    ```python
+    evaluate_reader(reader, make_windows(dev, tokenizer, 384), dev, settings)["f1"]
+    ```
+    """
+    logits = reader.predict({name: windows[name] for name in INPUTS}, batch_size=64, verbose=0)
+    start, end = np.asarray(logits["start_logits"]), np.asarray(logits["end_logits"])
+    predictions = decode_answers(examples, windows, start, end, settings.n_best, settings.max_answer_length)
+    scores = {}
+    if any(example.is_impossible for example in examples):
+        threshold, _ = best_null_threshold(predictions, examples)
+        scores["null_threshold"] = float(threshold)
+        texts = apply_null_threshold(predictions, threshold)
+    else:
+        texts = [prediction.text for prediction in predictions]
+    scores.update(squad_metrics(examples, texts))
+    scores["loss"] = float(np.mean([_cross_entropy(start, windows["start_positions"]),
+                                    _cross_entropy(end, windows["end_positions"])]))
+    return scores
+
+
+def _cross_entropy(logits, targets):
+    shifted = logits - logits.max(-1, keepdims=True)
+    log_probabilities = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+    return -np.mean(log_probabilities[np.arange(len(targets)), targets])
