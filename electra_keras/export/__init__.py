@@ -2,6 +2,8 @@
 
 - `export_discriminator`: a trained discriminator (`discriminator.py`).
 - `export_classifier`: a fine-tuned classifier or regressor (`classifier.py`).
+- `export_tagger`: a fine-tuned tagger, `tag` returns entity spans (`tagger.py`).
+- `export_answerer`: a fine-tuned question answerer, `answer` (`answerer.py`).
 - `text_encoding.ServingTextEncoder`: the one in-graph tokenizer and packer
   every export uses.
 - `savedmodel`: the atomic writer, TF Serving method names, warmup requests.
@@ -16,6 +18,8 @@ export.export_discriminator(pretrainer, "models/electra/1", "vocab.txt", sequenc
 ```
 """
 
+from electra_keras.export.answerer import AnswererServingModule
+from electra_keras.export.answerer import export_answerer
 from electra_keras.export.classifier import ClassifierServingModule
 from electra_keras.export.classifier import export_classifier
 from electra_keras.export.discriminator import DiscriminatorServingModule
@@ -23,13 +27,19 @@ from electra_keras.export.discriminator import export_discriminator
 from electra_keras.export.savedmodel import DEFAULT_WARMUP_TEXTS
 from electra_keras.export.savedmodel import next_version
 from electra_keras.export.savedmodel import write_warmup_requests
+from electra_keras.export.tagger import TaggerServingModule
+from electra_keras.export.tagger import export_tagger
 
 __all__ = [
+    "AnswererServingModule",
     "ClassifierServingModule",
     "DEFAULT_WARMUP_TEXTS",
     "DiscriminatorServingModule",
+    "TaggerServingModule",
+    "export_answerer",
     "export_classifier",
     "export_discriminator",
+    "export_tagger",
     "next_version",
     "write_warmup_requests",
 ]
