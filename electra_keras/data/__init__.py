@@ -48,6 +48,8 @@ _EXPORTS = {
     "tf_pipeline": ("make_dataset", "make_tfrecord_dataset"),
     "numpy_pipeline": ("numpy_batches", "numpy_tfrecord_batches"),
     "labelled_rows": ("LabelledDataError", "encode_pairs", "read_labelled"),
+    "offsets": ("OffsetTokenizer", "byte_to_char_offsets"),
+    "tagging": ("TaggedSentence", "encode_tagged", "entity_metrics", "entity_spans", "read_tagged", "repair_tags"),
     "squad": (
         "AnswerPrediction", "SquadDataError", "SquadExample", "apply_null_threshold", "best_null_threshold",
         "decode_answers", "make_windows", "read_squad", "squad_metrics",
