@@ -26,9 +26,10 @@ import argparse
 import json
 import pathlib
 import statistics
-import subprocess
 import sys
 import time
+
+from harness import run_units
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -154,29 +155,17 @@ def main(argv=None):
         task, arm, seed = args.unit
         print(json.dumps(run_unit(args, task, arm, int(seed))))
         return 0
-    work = pathlib.Path(args.work)
-    work.mkdir(parents=True, exist_ok=True)
-    units = {}
     started = time.perf_counter()
-    for task in args.tasks:
-        for arm in args.arms:
-            for seed in range(args.seeds):
-                name = f"{task}-{arm}-{seed}"
-                record = work / f"{name}.json"
-                settings = unit_settings(args, task, arm, seed)
-                if record.is_file() and json.loads(record.read_text())["settings"] == settings:
-                    units[name] = json.loads(record.read_text())["result"]
-                    continue
-                command = [sys.executable, __file__, "--unit", task, arm, str(seed), "--init-from", *args.init_from,
-                           "--data", args.data, "--epochs", str(args.epochs), "--work", args.work]
-                if args.max_train_rows:
-                    command += ["--max-train-rows", str(args.max_train_rows)]
-                finished = subprocess.run(command, capture_output=True, text=True)
-                if finished.returncode != 0:
-                    sys.exit(f"error: {name} failed:\n{finished.stderr[-3000:]}")
-                units[name] = json.loads(finished.stdout.strip().splitlines()[-1])
-                record.write_text(json.dumps({"settings": settings, "result": units[name]}, indent=2))
-                print(f"{name}: {units[name]}", file=sys.stderr, flush=True)
+    planned = {f"{task}-{arm}-{seed}": unit_settings(args, task, arm, seed)
+               for task in args.tasks for arm in args.arms for seed in range(args.seeds)}
+
+    def command_for(name):
+        task, arm, seed = name.rsplit("-", 2)
+        command = [sys.executable, __file__, "--unit", task, arm, seed, "--init-from", *args.init_from,
+                   "--data", args.data, "--epochs", str(args.epochs), "--work", args.work]
+        return command + (["--max-train-rows", str(args.max_train_rows)] if args.max_train_rows else [])
+
+    units = run_units(args.work, planned, command_for)
     table = summarise(args, units)
     print_table(args, table)
     output = pathlib.Path(args.output)

@@ -35,3 +35,28 @@ def write_json(path, value):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(value, indent=2))
     print(f"wrote {path}")
+
+
+def run_units(work, units, command_for):
+    """Runs each unit in its own process, reusing a finished one; returns {name: result}.
+
+    `units` maps a unit's name to its settings (a JSON-able dict); a unit
+    whose `work/<name>.json` holds a result for the same settings is not run
+    again. `command_for(name)` is the unit's command line; the unit prints
+    its result as the last line of its output, a JSON object.
+    """
+    work = pathlib.Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for name, settings in units.items():
+        record = work / f"{name}.json"
+        if record.is_file() and json.loads(record.read_text())["settings"] == settings:
+            results[name] = json.loads(record.read_text())["result"]
+            continue
+        finished = subprocess.run(command_for(name), capture_output=True, text=True)
+        if finished.returncode != 0:
+            sys.exit(f"error: {name} failed:\n{finished.stderr[-3000:]}")
+        results[name] = json.loads(finished.stdout.strip().splitlines()[-1])
+        record.write_text(json.dumps({"settings": settings, "result": results[name]}, indent=2))
+        print(f"{name}: {results[name]}", file=sys.stderr, flush=True)
+    return results

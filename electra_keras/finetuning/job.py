@@ -21,14 +21,11 @@ The output folder:
 | `export/classifier/1/` | a SavedModel for TF Serving (`classify` / `regress`, `serving_default`) |
 """
 
-import dataclasses
 import json
 import logging
-import math
 import pathlib
 import sys
 
-import keras
 import numpy as np
 
 from electra_keras.data.labelled_rows import LabelledDataError
@@ -38,19 +35,19 @@ from electra_keras.export.classifier import export_classifier
 from electra_keras.files import atomic_directory
 from electra_keras.files import write_json_atomic
 from electra_keras.finetuning import metrics as scoring
-from electra_keras.finetuning.optimization import layerwise_decay_adamw
 from electra_keras.finetuning.qa_job import run_question_answering
 from electra_keras.finetuning.settings import RATES_BY_SIZE  # noqa: F401  (re-exported)
-from electra_keras.finetuning.settings import SELECTION_METRIC
 from electra_keras.finetuning.settings import TASKS
 from electra_keras.finetuning.settings import BestEpoch
 from electra_keras.finetuning.settings import FinetuningSettings  # noqa: F401  (re-exported)
-from electra_keras.finetuning.settings import default_rates
+from electra_keras.finetuning.settings import compile_for_finetuning
+from electra_keras.finetuning.settings import default_rates  # noqa: F401  (re-exported)
+from electra_keras.finetuning.settings import plan_training
+from electra_keras.finetuning.settings import run_summary
 from electra_keras.finetuning.tagging_job import run_tagging
 from electra_keras.interop.pretrained import open_pretrained
 from electra_keras.models.preprocessors import ElectraTextClassifierPreprocessor
 from electra_keras.models.text_classifier import ElectraTextClassifier
-from electra_keras.pretraining.optimization import WarmupLinearDecay
 
 logger = logging.getLogger(__name__)
 
@@ -80,11 +77,8 @@ def run_finetuning(init_from, settings, checkpoint=None, verbose=None):
     held_out = read_labelled(settings.eval, settings.text_field, settings.label_field, settings.pair_field)
     labels, train_targets, eval_targets = _targets(settings, train[2], held_out[2])
 
-    keras.utils.set_random_seed(settings.seed)
-    learning_rate, decay = default_rates(source.model_config.hidden_size)
-    learning_rate = settings.learning_rate or learning_rate
-    decay = settings.layer_decay or decay
-    length = min(settings.sequence_length or source.sequence_length or 128, source.model_config.max_position_embeddings)
+    plan = plan_training(source, settings)
+    length = plan.sequence_length
     tokenizer = make_tokenizer(source.vocabulary, source.lowercase, source.strip_accents)
     # Waterfall trimming: the serving export's, so both see the same tokens.
     preprocessor = ElectraTextClassifierPreprocessor(tokenizer, sequence_length=length, truncate="waterfall")
@@ -93,10 +87,7 @@ def run_finetuning(init_from, settings, checkpoint=None, verbose=None):
         encoder, num_classes=len(labels) if labels else 1, preprocessor=preprocessor,
         multi_label=settings.task == "multi_label",
     )
-    steps_per_epoch = math.ceil(len(train_targets) / settings.batch_size)
-    total_steps = settings.epochs * steps_per_epoch
-    schedule = WarmupLinearDecay(learning_rate, int(settings.warmup_fraction * total_steps), total_steps)
-    classifier.compile(optimizer=layerwise_decay_adamw(classifier, schedule, encoder.num_layers, decay))
+    compile_for_finetuning(classifier, encoder, plan, settings, len(train_targets))
 
     train_x, eval_x = _inputs(train), _inputs(held_out)
     best = BestEpoch(lambda: _evaluate(classifier, settings.task, eval_x, eval_targets), settings.task,
@@ -121,22 +112,8 @@ def run_finetuning(init_from, settings, checkpoint=None, verbose=None):
         pair=settings.pair_field is not None, lowercase=source.lowercase, strip_accents=source.strip_accents,
         warmup_texts=train[0][:32],
     )
-    summary = {
-        "task": settings.task,
-        "labels": labels,
-        "best_epoch": best.best_epoch,
-        "eval": final,
-        "epochs": best.history,
-        "selection_metric": SELECTION_METRIC[settings.task],
-        "train_rows": len(train_targets),
-        "eval_rows": len(eval_targets),
-        "init_from": source.describe() + (" (random weights)" if settings.random_init else ""),
-        "learning_rate": learning_rate,
-        "layer_decay": decay,
-        "sequence_length": length,
-        "settings": dataclasses.asdict(settings),
-        "export": str(export_dir),
-    }
+    summary = run_summary(source, settings, plan, best, export_dir, labels=labels, eval=final,
+                          train_rows=len(train_targets), eval_rows=len(eval_targets))
     write_json_atomic(output / "metrics.json", summary)
     return summary
 

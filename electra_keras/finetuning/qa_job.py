@@ -16,8 +16,6 @@ The output folder:
 | `export/answerer/1/` | a SavedModel for TF Serving (`answer`, `serving_default`) |
 """
 
-import dataclasses
-import math
 import pathlib
 import sys
 
@@ -33,13 +31,13 @@ from electra_keras.data.squad import squad_metrics
 from electra_keras.data.tokenizer import make_tokenizer
 from electra_keras.export.answerer import export_answerer
 from electra_keras.files import write_json_atomic
-from electra_keras.finetuning.optimization import layerwise_decay_adamw
 from electra_keras.finetuning.settings import BestEpoch
-from electra_keras.finetuning.settings import default_rates
+from electra_keras.finetuning.settings import compile_for_finetuning
+from electra_keras.finetuning.settings import plan_training
+from electra_keras.finetuning.settings import run_summary
 from electra_keras.interop.huggingface_tasks import save_answerer_huggingface
 from electra_keras.interop.pretrained import open_pretrained
 from electra_keras.models.task_heads import ElectraQuestionAnswerer
-from electra_keras.pretraining.optimization import WarmupLinearDecay
 
 INPUTS = ("token_ids", "segment_ids", "padding_mask")
 
@@ -59,11 +57,8 @@ def run_question_answering(init_from, settings, checkpoint=None, verbose=None):
     """
     source = open_pretrained(init_from, checkpoint=checkpoint)
     train, held_out = read_squad(settings.train), read_squad(settings.eval)
-    keras.utils.set_random_seed(settings.seed)
-    learning_rate, decay = default_rates(source.model_config.hidden_size)
-    learning_rate = settings.learning_rate or learning_rate
-    decay = settings.layer_decay or decay
-    length = min(settings.sequence_length or source.sequence_length or 128, source.model_config.max_position_embeddings)
+    plan = plan_training(source, settings)
+    length = plan.sequence_length
     question_tokens = min(settings.max_question_tokens, length // 2)
     tokenizer = make_tokenizer(source.vocabulary, source.lowercase, source.strip_accents)
     train_windows = make_windows(train, tokenizer, length, question_tokens, settings.doc_stride)
@@ -71,12 +66,9 @@ def run_question_answering(init_from, settings, checkpoint=None, verbose=None):
 
     encoder = source.build_pretrainer(load_weights=not settings.random_init).discriminator
     reader = ElectraQuestionAnswerer(encoder)
-    steps_per_epoch = math.ceil(len(train_windows["token_ids"]) / settings.batch_size)
-    total_steps = settings.epochs * steps_per_epoch
-    schedule = WarmupLinearDecay(learning_rate, int(settings.warmup_fraction * total_steps), total_steps)
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    reader.compile(optimizer=layerwise_decay_adamw(reader, schedule, encoder.num_layers, decay),
-                   loss={"start_logits": loss, "end_logits": loss})
+    compile_for_finetuning(reader, encoder, plan, settings, len(train_windows["token_ids"]),
+                           loss={"start_logits": loss, "end_logits": loss})
     best = BestEpoch(lambda: evaluate_reader(reader, eval_windows, held_out, settings), "qa", settings.patience)
     reader.fit(
         {name: train_windows[name] for name in INPUTS},
@@ -95,25 +87,11 @@ def run_question_answering(init_from, settings, checkpoint=None, verbose=None):
         settings.doc_stride, settings.max_answer_length, threshold, source.lowercase, source.strip_accents,
         warmup_pairs=[(example.question, example.context) for example in train[:16]],
     )
-    summary = {
-        "task": "qa",
-        "exact": best.best["exact"],
-        "f1": best.best["f1"],
-        "best_epoch": best.best_epoch,
-        "eval": best.best,
-        "epochs": best.history,
-        "selection_metric": "f1",
-        "train_rows": len(train),
-        "eval_rows": len(held_out),
-        "train_windows": len(train_windows["token_ids"]),
-        "init_from": source.describe() + (" (random weights)" if settings.random_init else ""),
-        "learning_rate": learning_rate,
-        "layer_decay": decay,
-        "sequence_length": length,
-        "max_question_tokens": question_tokens,
-        "settings": dataclasses.asdict(settings),
-        "export": str(export_dir),
-    }
+    summary = run_summary(
+        source, settings, plan, best, export_dir, exact=best.best["exact"], f1=best.best["f1"], eval=best.best,
+        train_rows=len(train), eval_rows=len(held_out), train_windows=len(train_windows["token_ids"]),
+        max_question_tokens=question_tokens,
+    )
     write_json_atomic(output / "metrics.json", summary)
     return summary
 

@@ -6,6 +6,9 @@ import math
 
 import keras
 
+from electra_keras.finetuning.optimization import layerwise_decay_adamw
+from electra_keras.pretraining.optimization import WarmupLinearDecay
+
 logger = logging.getLogger(__name__)
 
 TASKS = ("classification", "regression", "multi_label", "tagging", "qa")
@@ -126,3 +129,70 @@ class BestEpoch(keras.callbacks.Callback):
         """Puts the best epoch's weights back."""
         if self._weights is not None:
             model.set_weights(self._weights)
+
+
+@dataclasses.dataclass
+class TrainingPlan:
+    """The resolved defaults of one fine-tuning run.
+
+    Example:
+    ```python
+    plan = plan_training(source, settings)
+    plan.learning_rate, plan.layer_decay, plan.sequence_length
+    ```
+    """
+
+    learning_rate: float
+    layer_decay: float
+    sequence_length: int
+
+
+def plan_training(source, settings):
+    """Seeds the run and resolves what `settings` leaves to the model: the rates by size, the length.
+
+    Example:
+    ```python
+    plan = plan_training(open_pretrained(["runs/demo"]), FinetuningSettings("a.csv", "b.csv", "out"))
+    ```
+    """
+    keras.utils.set_random_seed(settings.seed)
+    learning_rate, decay = default_rates(source.model_config.hidden_size)
+    length = min(settings.sequence_length or source.sequence_length or 128, source.model_config.max_position_embeddings)
+    return TrainingPlan(settings.learning_rate or learning_rate, settings.layer_decay or decay, length)
+
+
+def compile_for_finetuning(model, encoder, plan, settings, num_rows, **compile_kwargs):
+    """Compiles `model` with the paper's optimizer: warmup then linear decay, layer-wise rates.
+
+    Example:
+    ```python
+    compile_for_finetuning(tagger, encoder, plan, settings, len(train), loss=loss)
+    ```
+    """
+    total_steps = settings.epochs * math.ceil(num_rows / settings.batch_size)
+    schedule = WarmupLinearDecay(plan.learning_rate, int(settings.warmup_fraction * total_steps), total_steps)
+    model.compile(optimizer=layerwise_decay_adamw(model, schedule, encoder.num_layers, plan.layer_decay),
+                  **compile_kwargs)
+
+
+def run_summary(source, settings, plan, best, export_dir, **task_fields):
+    """The `metrics.json` fields every task writes, then the task's own.
+
+    Example:
+    ```python
+    write_json_atomic(folder / "metrics.json", run_summary(source, settings, plan, best, export_dir, labels=labels))
+    ```
+    """
+    return {
+        "task": settings.task,
+        "best_epoch": best.best_epoch,
+        "epochs": best.history,
+        "selection_metric": SELECTION_METRIC[settings.task],
+        "init_from": source.describe() + (" (random weights)" if settings.random_init else ""),
+        "learning_rate": plan.learning_rate,
+        "layer_decay": plan.layer_decay,
+        "sequence_length": plan.sequence_length,
+        "settings": dataclasses.asdict(settings),
+        "export": str(export_dir),
+        **task_fields,
+    }

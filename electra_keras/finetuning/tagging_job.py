@@ -14,9 +14,7 @@ The output folder:
 | `export/tagger/1/` | a SavedModel for TF Serving (`tag`, `serving_default`) |
 """
 
-import dataclasses
 import logging
-import math
 import pathlib
 import sys
 
@@ -32,13 +30,13 @@ from electra_keras.data.tagging import read_tagged
 from electra_keras.data.tagging import word_tags
 from electra_keras.export.tagger import export_tagger
 from electra_keras.files import write_json_atomic
-from electra_keras.finetuning.optimization import layerwise_decay_adamw
 from electra_keras.finetuning.settings import BestEpoch
-from electra_keras.finetuning.settings import default_rates
+from electra_keras.finetuning.settings import compile_for_finetuning
+from electra_keras.finetuning.settings import plan_training
+from electra_keras.finetuning.settings import run_summary
 from electra_keras.interop.huggingface_tasks import save_tagger_huggingface
 from electra_keras.interop.pretrained import open_pretrained
 from electra_keras.models.task_heads import ElectraTokenClassifier
-from electra_keras.pretraining.optimization import WarmupLinearDecay
 
 logger = logging.getLogger(__name__)
 
@@ -64,11 +62,8 @@ def run_tagging(init_from, settings, checkpoint=None, verbose=None):
     if len(labels) < 2:
         raise LabelledDataError(f"{settings.train}: every word is tagged {labels[0]!r}; a tagger needs two tags or more")
 
-    keras.utils.set_random_seed(settings.seed)
-    learning_rate, decay = default_rates(source.model_config.hidden_size)
-    learning_rate = settings.learning_rate or learning_rate
-    decay = settings.layer_decay or decay
-    length = min(settings.sequence_length or source.sequence_length or 128, source.model_config.max_position_embeddings)
+    plan = plan_training(source, settings)
+    length = plan.sequence_length
     tokenizer = OffsetTokenizer(source.vocabulary, source.lowercase, source.strip_accents)
     label_index = {label: i for i, label in enumerate(labels)}
     train_encoded = encode_tagged(tokenizer, train, length, label_index)
@@ -80,13 +75,8 @@ def run_tagging(init_from, settings, checkpoint=None, verbose=None):
 
     encoder = source.build_pretrainer(load_weights=not settings.random_init).discriminator
     tagger = ElectraTokenClassifier(encoder, num_classes=len(labels))
-    steps_per_epoch = math.ceil(len(train) / settings.batch_size)
-    total_steps = settings.epochs * steps_per_epoch
-    schedule = WarmupLinearDecay(learning_rate, int(settings.warmup_fraction * total_steps), total_steps)
-    tagger.compile(
-        optimizer=layerwise_decay_adamw(tagger, schedule, encoder.num_layers, decay),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=IGNORED_LABEL),
-    )
+    compile_for_finetuning(tagger, encoder, plan, settings, len(train), loss=keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True, ignore_class=IGNORED_LABEL))
     best = BestEpoch(lambda: evaluate_tagger(tagger, eval_encoded, held_out, labels), "tagging", settings.patience)
     tagger.fit(
         model_inputs(train_encoded), train_encoded["labels"], batch_size=settings.batch_size, epochs=settings.epochs,
@@ -103,23 +93,11 @@ def run_tagging(init_from, settings, checkpoint=None, verbose=None):
         lowercase=source.lowercase, strip_accents=source.strip_accents,
         warmup_texts=[" ".join(sentence.words) for sentence in train[:32]],
     )
-    summary = {
-        "task": "tagging",
-        "labels": labels,
-        "best_epoch": best.best_epoch,
-        "eval": final,
-        "epochs": best.history,
-        "selection_metric": "f1",
-        "train_rows": len(train),
-        "eval_rows": len(held_out),
-        "truncated_words": {"train": train_encoded["truncated_words"], "eval": eval_encoded["truncated_words"]},
-        "init_from": source.describe() + (" (random weights)" if settings.random_init else ""),
-        "learning_rate": learning_rate,
-        "layer_decay": decay,
-        "sequence_length": length,
-        "settings": dataclasses.asdict(settings),
-        "export": str(export_dir),
-    }
+    summary = run_summary(
+        source, settings, plan, best, export_dir, labels=labels, eval=final, train_rows=len(train),
+        eval_rows=len(held_out),
+        truncated_words={"train": train_encoded["truncated_words"], "eval": eval_encoded["truncated_words"]},
+    )
     write_json_atomic(output / "metrics.json", summary)
     return summary
 

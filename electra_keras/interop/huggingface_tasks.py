@@ -49,12 +49,7 @@ def classifier_from_huggingface(folder, sequence_length=128):
     ```
     """
     folder = pathlib.Path(folder)
-    config = huggingface.read_config(folder)
-    if SEQUENCE_CLASSIFICATION not in (config.get("architectures") or []):
-        raise CheckpointFormatError(
-            f"{folder / 'config.json'}: architectures {config.get('architectures')} is not {SEQUENCE_CLASSIFICATION}"
-        )
-    source = huggingface.open_huggingface_discriminator(folder)
+    config, source = _open_task_folder(folder, SEQUENCE_CLASSIFICATION)
     encoder = source.build_pretrainer().discriminator
     labels = _labels(config)
     num_labels = len(labels)
@@ -88,12 +83,7 @@ def tagger_from_huggingface(folder):
     ```
     """
     folder = pathlib.Path(folder)
-    config = huggingface.read_config(folder)
-    if TOKEN_CLASSIFICATION not in (config.get("architectures") or []):
-        raise CheckpointFormatError(
-            f"{folder / 'config.json'}: architectures {config.get('architectures')} is not {TOKEN_CLASSIFICATION}"
-        )
-    source = huggingface.open_huggingface_discriminator(folder)
+    config, source = _open_task_folder(folder, TOKEN_CLASSIFICATION)
     labels = _labels(config)
     dropout = config.get("classifier_dropout")
     tagger = ElectraTokenClassifier(
@@ -116,12 +106,7 @@ def answerer_from_huggingface(folder):
     ```
     """
     folder = pathlib.Path(folder)
-    config = huggingface.read_config(folder)
-    if QUESTION_ANSWERING not in (config.get("architectures") or []):
-        raise CheckpointFormatError(
-            f"{folder / 'config.json'}: architectures {config.get('architectures')} is not {QUESTION_ANSWERING}"
-        )
-    source = huggingface.open_huggingface_discriminator(folder)
+    config, source = _open_task_folder(folder, QUESTION_ANSWERING)
     reader = ElectraQuestionAnswerer(source.build_pretrainer().discriminator)
     _load_linear(folder, huggingface.read_weights(folder), reader.get_layer("qa_outputs"), "qa_outputs")
     return reader, source
@@ -139,6 +124,16 @@ def save_answerer_huggingface(reader, vocabulary, folder, lowercase=False):
     head = huggingface._linear(layer.kernel, layer.bias, "qa_outputs")
     return _write_task_folder(reader.encoder, head, QUESTION_ANSWERING, ["start", "end"], {}, vocabulary, folder,
                               lowercase)
+
+
+def _open_task_folder(folder, architecture):
+    """`(config, source)` of a Hugging Face task folder that must be an `architecture`."""
+    config = huggingface.read_config(folder)
+    if architecture not in (config.get("architectures") or []):
+        raise CheckpointFormatError(
+            f"{folder / 'config.json'}: architectures {config.get('architectures')} is not {architecture}"
+        )
+    return config, huggingface.open_huggingface_discriminator(folder)
 
 
 def _labels(config):
