@@ -9,8 +9,8 @@ splits the original text with the same patterns using tensorflow-text's
 way), applies the same folding to each word, and runs WordPiece with
 offsets. The ids are keras-hub's (tested on English, Korean and Chinese);
 the offsets are UTF-8 byte offsets into the original string, exact to the
-subword unless case-folding or accent stripping changes a word's length,
-then exact to the word (a word's last piece always ends where the word ends). Every op is in the set the TF Serving model server
+subword unless case-folding or accent stripping changes a word's length in
+bytes; then every piece of that word spans the whole word. Every op is in the set the TF Serving model server
 links, so the same code runs inside exported graphs.
 """
 
@@ -64,18 +64,20 @@ class OffsetTokenizer(tf.Module):
         if self.lowercase:
             words = tf_text.case_fold_utf8(words)
         ids, starts, ends = self.wordpiece.tokenize_with_offsets(words)
+        folded_changed = tf.strings.length(words) != tf.cast(word_ends - word_starts, tf.int32)
         word_starts = tf.cast(tf.expand_dims(word_starts, -1), tf.int64)
         word_ends = tf.cast(tf.expand_dims(word_ends, -1), tf.int64)
         starts = tf.minimum(tf.cast(starts, tf.int64) + word_starts, word_ends)
         ends = tf.minimum(tf.cast(ends, tf.int64) + word_starts, word_ends)
-        # Folding can shorten a word ("Beyoncé" -> "beyonce"): its last piece
-        # still ends where the word does, so no span loses a character.
-        last_piece = ends.values.row_splits[1:] - 1
-        nonempty = ends.values.row_lengths() > 0
-        ends = ends.with_flat_values(tf.tensor_scatter_nd_update(
-            ends.flat_values, tf.boolean_mask(last_piece, nonempty)[:, None],
-            tf.boolean_mask(tf.reshape(word_ends.flat_values, [-1]), nonempty),
-        ))
+        # Offsets inside a word that folding resized ("Beyoncé" -> "beyonce",
+        # "２０" -> "20") count bytes of the folded word and can fall inside a
+        # character of the original: every piece of such a word spans the word.
+        piece_word = ends.values.value_rowids()
+        changed = tf.gather(folded_changed.flat_values, piece_word)
+        starts = starts.with_flat_values(tf.where(
+            changed, tf.gather(tf.reshape(word_starts.flat_values, [-1]), piece_word), starts.flat_values))
+        ends = ends.with_flat_values(tf.where(
+            changed, tf.gather(tf.reshape(word_ends.flat_values, [-1]), piece_word), ends.flat_values))
         return (
             ids.merge_dims(-2, -1),
             tf.cast(starts.merge_dims(-2, -1), tf.int32),

@@ -9,9 +9,10 @@ language's script, one per line. For every marked name (a dialog,
 toolbar, icon or menu path; 2 to 40 characters) the question is the
 sentence it is in with the name blanked out (`＿＿＿`), a cloze question,
 and the answer is the name where it stands in the context. Every third
-question is also asked of the next page in the same module, where it has
-no answer (`is_impossible`, SQuAD v2.0) unless that page holds the same
-name. Pages are split train/dev by a hash of their path.
+question of a page is also asked of the page after it in its split when
+both are in the same module, where it has no answer (`is_impossible`,
+SQuAD v2.0); a question whose answer text also occurs there is not asked
+again. Pages are split train/dev by a hash of their path.
 """
 
 import hashlib

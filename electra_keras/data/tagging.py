@@ -89,14 +89,18 @@ def _conll_sentences(path, lines, tag_column, require_tags):
             words, tags, where = [], [], []
             continue
         where.append(f"{path}:{number}")
-        if require_tags and len(fields) < 2:
+        if not require_tags:  # prediction: the words are all that is read
+            words.append(fields[0])
+            continue
+        if len(fields) < 2:
             raise LabelledDataError(f"{path}:{number}: one column {fields[0]!r}; expected a word and its tag")
         if columns is not None and len(fields) != columns:
             raise LabelledDataError(f"{path}:{number}: {len(fields)} columns where the file has {columns}")
         columns = len(fields)
+        if not -len(fields) <= tag_column < len(fields):
+            raise LabelledDataError(f"{path}:{number}: no column {tag_column} for the tag ({len(fields)} columns)")
         words.append(fields[0])
-        if len(fields) > 1:
-            tags.append(_checked_tag(fields[tag_column], path, number))
+        tags.append(_checked_tag(fields[tag_column], path, number))
     if words:
         yield TaggedSentence(words, tags if tags else None, where)
 

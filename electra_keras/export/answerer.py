@@ -12,8 +12,8 @@ Signature `answer` (also `serving_default`): `question` and `context`
 
 Long contexts are read in windows every `doc_stride` tokens, as in
 training (`electra_keras.data.squad.make_windows`); the best span over all
-windows of a question wins, searched over every start and end in the
-context at most `max_answer_length` tokens apart. Only TensorFlow core ops
+windows of a question wins, searched over spans of the context at most `max_answer_length` tokens long among each window's
+`n_best` starts and ends, as `decode_answers` does. Only TensorFlow core ops
 and the tensorflow-text ops the stock model server links are used.
 """
 
@@ -24,6 +24,7 @@ from electra_keras.data.tokenizer import load_vocabulary
 from electra_keras.export.savedmodel import write_saved_model
 
 _ROW = 2**32  # row * _ROW + byte offset: one sorted key over a whole batch
+_NONE = -1e9  # the score of a span that is not allowed
 
 
 class AnswererServingModule(tf.Module):
@@ -32,7 +33,7 @@ class AnswererServingModule(tf.Module):
     Args:
         reader: an `electra_keras.models.ElectraQuestionAnswerer`.
         vocabulary: list of WordPiece tokens, or a `vocab.txt` path.
-        sequence_length, max_question_tokens, doc_stride, max_answer_length: as in training.
+        sequence_length, max_question_tokens, doc_stride, max_answer_length, n_best: as in training.
         null_threshold: float or None; None never answers "" (SQuAD v1.1).
         lowercase, strip_accents: bool, as in training.
 
@@ -44,7 +45,7 @@ class AnswererServingModule(tf.Module):
     """
 
     def __init__(self, reader, vocabulary, sequence_length, max_question_tokens=64, doc_stride=128,
-                 max_answer_length=30, null_threshold=None, lowercase=False, strip_accents=False):
+                 max_answer_length=30, null_threshold=None, lowercase=False, strip_accents=False, n_best=20):
         super().__init__()
         if not isinstance(vocabulary, (list, tuple)):
             vocabulary = load_vocabulary(vocabulary)
@@ -56,6 +57,7 @@ class AnswererServingModule(tf.Module):
         self.max_question_tokens = max_question_tokens
         self.doc_stride = doc_stride
         self.max_answer_length = max_answer_length
+        self.n_best = n_best
         self.null_threshold = float("inf") if null_threshold is None else float(null_threshold)
         self.tokenizer = OffsetTokenizer(vocabulary, lowercase, strip_accents)
         index = {token: i for i, token in enumerate(vocabulary)}
@@ -109,21 +111,23 @@ class AnswererServingModule(tf.Module):
         start_logits = tf.cast(outputs["start_logits"], tf.float32)
         end_logits = tf.cast(outputs["end_logits"], tf.float32)
 
-        # Every span of the context: start position i, end i + gap, gap < max_answer_length.
+        # As decode_answers: each window's n_best starts and ends in the context,
+        # start <= end, at most max_answer_length tokens.
         positions = tf.range(self.sequence_length, dtype=tf.int64)[None, :]
         context_from = layout["question_length"][:, None] + 2
         in_context = (positions >= context_from) & (positions < context_from + layout["length"][:, None])
-        candidates = []
-        for gap in range(self.max_answer_length):
-            shifted_end = tf.pad(end_logits[:, gap:], [[0, 0], [0, gap]], constant_values=-1e9)
-            shifted_ok = tf.pad(in_context[:, gap:], [[0, 0], [0, gap]])
-            candidates.append(tf.where(in_context & shifted_ok, start_logits + shifted_end, -1e9))
-        scores = tf.stack(candidates, axis=1)  # [windows, gap, start]
-        flat = tf.reshape(scores, [tf.shape(scores)[0], -1])
-        best = tf.argmax(flat, axis=-1, output_type=tf.int64)
+        k = min(self.n_best, self.sequence_length)
+        start_value, start_index = tf.math.top_k(tf.where(in_context, start_logits, _NONE), k)
+        end_value, end_index = tf.math.top_k(tf.where(in_context, end_logits, _NONE), k)
+        length = end_index[:, None, :] - start_index[:, :, None] + 1
+        valid = (length >= 1) & (length <= self.max_answer_length)
+        valid &= (start_value[:, :, None] > _NONE) & (end_value[:, None, :] > _NONE)
+        pairs = tf.where(valid, start_value[:, :, None] + end_value[:, None, :], _NONE)
+        flat = tf.reshape(pairs, [tf.shape(pairs)[0], k * k])
+        best = tf.argmax(flat, axis=-1, output_type=tf.int32)
         window_score = tf.reduce_max(flat, axis=-1)
-        gap = best // self.sequence_length
-        start_position = best % self.sequence_length
+        start_position = tf.cast(tf.gather(start_index, best // k, batch_dims=1), tf.int64)
+        end_position = tf.cast(tf.gather(end_index, best % k, batch_dims=1), tf.int64)
 
         # The best window of each question; its null score is the least over its windows.
         rows = tf.shape(question, out_type=tf.int64)[0]
@@ -134,12 +138,13 @@ class AnswererServingModule(tf.Module):
         is_best = window_score >= tf.gather(score, example)
         chosen = tf.math.unsorted_segment_min(tf.where(is_best, window_ids, tf.int64.max), example, rows)
 
-        first_token = tf.gather(layout["first"], chosen) + tf.gather(start_position, chosen) - tf.gather(
-            layout["question_length"], chosen) - 2
-        last_token = first_token + tf.gather(gap, chosen)
-        found = score > -1e8
-        byte_start = tf.gather(layout["starts"], tf.where(found, first_token, 0))
-        byte_end = tf.gather(layout["ends"], tf.where(found, last_token, 0))
+        offset = tf.gather(layout["first"], chosen) - tf.gather(layout["question_length"], chosen) - 2
+        found = score > _NONE / 2
+        # Index 0 is a stand-in for "no span": a question whose contexts have no tokens at all.
+        byte_start = tf.gather(tf.concat([[0], layout["starts"]], 0),
+                               tf.where(found, offset + tf.gather(start_position, chosen) + 1, 0))
+        byte_end = tf.gather(tf.concat([[0], layout["ends"]], 0),
+                             tf.where(found, offset + tf.gather(end_position, chosen) + 1, 0))
         null_score_diff = null_score - score
         answered = found & (null_score_diff <= self.null_threshold)
 
@@ -161,7 +166,7 @@ class AnswererServingModule(tf.Module):
 
 def export_answerer(reader, export_dir, vocabulary, sequence_length, max_question_tokens=64, doc_stride=128,
                     max_answer_length=30, null_threshold=None, lowercase=False, strip_accents=False,
-                    warmup_pairs=None):
+                    warmup_pairs=None, n_best=20):
     """Writes a fine-tuned question answerer as a SavedModel with the `answer` signature, atomically.
 
     Example:
@@ -172,7 +177,7 @@ def export_answerer(reader, export_dir, vocabulary, sequence_length, max_questio
     ```
     """
     module = AnswererServingModule(reader, vocabulary, sequence_length, max_question_tokens, doc_stride,
-                                   max_answer_length, null_threshold, lowercase, strip_accents)
+                                   max_answer_length, null_threshold, lowercase, strip_accents, n_best)
     module.answer(tf.constant(["built"]), tf.constant(["built too"]))
     pairs = list(warmup_pairs or [("What is detected?", "ELECTRA detects replaced tokens."),
                                   ("무엇을 설정합니까?", "대화 상자에서 콘트롤의 속성을 설정할 수 있습니다.")])

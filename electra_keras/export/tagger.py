@@ -11,7 +11,8 @@ padded to the most entities of a row in the batch:
 - `num_entities` `[batch]` int32.
 
 A word is a whitespace-separated piece of the text (a CoNLL token in
-training, where the words were joined by spaces); its tag is the model's
+training, where the words were joined by spaces), punctuation attached to
+it included ("Seoul." is one word in raw text); its tag is the model's
 label for its first subword, and entities are read from the word tags as
 the CoNLL evaluation reads them. Words past the model's length get no tag.
 Only TensorFlow core ops and the tensorflow-text ops the stock model server
@@ -29,6 +30,14 @@ from electra_keras.export.savedmodel import DEFAULT_WARMUP_TEXTS
 from electra_keras.export.savedmodel import write_saved_model
 
 _PREFIXES = {OUTSIDE: 0, "B": 1, "I": 2, "E": 3, "S": 4}
+# Unicode spaces (U+3000 in CJK text, no-break spaces) split words as Python's str.split()
+# does for CoNLL files; keras-hub's tokenizer splits on ASCII whitespace only, so they become
+# ASCII spaces of the same byte length before tokenizing, and offsets stay those of the text.
+_SPACES_BY_BYTES = (
+    (r"[\x{85}\x{a0}]", "  "),
+    (r"[\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]", "   "),
+)
+_WHITESPACE = r"[\s\x0b\x1c-\x1f]+"
 _ROW = 2**32  # row * _ROW + byte offset: one sorted key over a whole batch
 
 
@@ -61,6 +70,12 @@ class TaggerServingModule(tf.Module):
         self.tokenizer = OffsetTokenizer(vocabulary, lowercase, strip_accents)
         index = {token: i for i, token in enumerate(vocabulary)}
         self.cls_id, self.sep_id, self.pad_id = index["[CLS]"], index["[SEP]"], index["[PAD]"]
+        malformed = [str(label) for label in labels
+                     if str(label) != OUTSIDE and not (len(str(label)) > 2 and str(label)[0] in "BIES"
+                                                      and str(label)[1] in "-_")]
+        if malformed:
+            raise ValueError(f"tags {malformed} are not O or B-/I-/E-/S- and a type; rename the labels "
+                             "(for example PER-B to B-PER) before exporting")
         parts = [_split_tag(str(label)) for label in labels]
         types = sorted({kind for _, kind in parts if kind})
         self.prefixes = tf.constant([_PREFIXES[prefix] for prefix, _ in parts], tf.int32)
@@ -87,7 +102,10 @@ class TaggerServingModule(tf.Module):
 
     def _tag(self, text):
         text = tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD)
-        inputs, starts = self.encode(text)
+        spaced = text
+        for pattern, spaces in _SPACES_BY_BYTES:
+            spaced = tf.strings.regex_replace(spaced, pattern, spaces)
+        inputs, starts = self.encode(spaced)
         probabilities = tf.nn.softmax(tf.cast(self.tagger(inputs, training=False), tf.float32))
         # Per kept subword (skip [CLS]): its label and that label's probability.
         token_probabilities = tf.RaggedTensor.from_tensor(probabilities[:, 1:], lengths=starts.row_lengths())
@@ -96,7 +114,7 @@ class TaggerServingModule(tf.Module):
         token_row = tf.cast(starts.value_rowids(), tf.int64)
 
         # Whitespace words; a subword starts a word when it is the first in it.
-        _, word_starts, word_ends = tf_text.regex_split_with_offsets(text, r"\s+")
+        _, word_starts, word_ends = tf_text.regex_split_with_offsets(spaced, _WHITESPACE)
         word_keys = tf.cast(word_starts.value_rowids(), tf.int64) * _ROW + word_starts.flat_values
         token_keys = token_row * _ROW + tf.cast(starts.flat_values, tf.int64)
         token_word = tf.searchsorted(word_keys, token_keys, side="right", out_type=tf.int64) - 1

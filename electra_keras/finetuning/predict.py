@@ -137,13 +137,17 @@ def _write_tags(export_dir, input_path, output_path, text_field, batch_size):
 
 
 def _has_tokens(path):
-    from electra_keras.data.tagging import read_tagged
+    """Whether a JSONL file's first row is a sentence of words (`tokens`), not a `text` row."""
+    import gzip
 
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as lines:
+        first = next((line for line in lines if line.strip()), "{}")
     try:
-        read_tagged(path, require_tags=False)
-    except LabelledDataError:
-        return False
-    return True
+        row = json.loads(first)
+    except json.JSONDecodeError as error:
+        raise LabelledDataError(f"{path}:1: not valid JSON ({error.msg})") from None
+    return isinstance(row, dict) and "tokens" in row
 
 
 def _word_spans(words, entities):

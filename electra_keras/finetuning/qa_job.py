@@ -16,6 +16,7 @@ The output folder:
 | `export/answerer/1/` | a SavedModel for TF Serving (`answer`, `serving_default`) |
 """
 
+import math
 import pathlib
 import sys
 
@@ -82,15 +83,19 @@ def run_question_answering(init_from, settings, checkpoint=None, verbose=None):
     output.mkdir(parents=True, exist_ok=True)
     save_answerer_huggingface(reader, source.vocabulary, output / "huggingface", source.lowercase)
     threshold = best.best.get("null_threshold")
+    if threshold is None and any(example.is_impossible for example in train):
+        threshold = 0.0  # a v2.0 task scored on a dev file without unanswerable questions: no tuning possible
+    if threshold is not None and not math.isfinite(threshold):
+        threshold = None  # no dev span was ever found: answer whatever scores best
     export_dir = export_answerer(
         reader, output / "export" / "answerer" / "1", source.vocabulary, length, question_tokens,
         settings.doc_stride, settings.max_answer_length, threshold, source.lowercase, source.strip_accents,
-        warmup_pairs=[(example.question, example.context) for example in train[:16]],
+        warmup_pairs=[(example.question, example.context) for example in train[:16]], n_best=settings.n_best,
     )
     summary = run_summary(
         source, settings, plan, best, export_dir, exact=best.best["exact"], f1=best.best["f1"], eval=best.best,
         train_rows=len(train), eval_rows=len(held_out), train_windows=len(train_windows["token_ids"]),
-        max_question_tokens=question_tokens,
+        max_question_tokens=question_tokens, null_threshold=threshold,
     )
     write_json_atomic(output / "metrics.json", summary)
     return summary
@@ -110,7 +115,7 @@ def evaluate_reader(reader, windows, examples, settings):
     scores = {}
     if any(example.is_impossible for example in examples):
         threshold, _ = best_null_threshold(predictions, examples)
-        scores["null_threshold"] = float(threshold)
+        scores["null_threshold"] = float(threshold) if math.isfinite(threshold) else None
         texts = apply_null_threshold(predictions, threshold)
     else:
         texts = [prediction.text for prediction in predictions]

@@ -58,10 +58,14 @@ def test_byte_to_char_offsets_maps_multibyte_characters():
     assert mapping[0] == 0 and mapping[1] == 1 and mapping[4] == 2 and mapping[-1] == 3
 
 
-def test_a_word_that_folding_shortens_keeps_its_last_character():
-    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "beyonce", "caf", "##e", "istanbul"]
+def test_pieces_of_a_word_that_folding_resizes_span_the_whole_word():
+    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "beyonce", "caf", "##e", "istanbul", "20", "##18",
+                  "sang", "##s"]
     tokenizer = OffsetTokenizer(vocabulary, lowercase=True, strip_accents=True)
-    text = "Beyoncé CAFÉ İstanbul"
+    text = "Beyoncé CAFÉ İstanbul ２０１８ SANGs"
     ids, starts, ends = tokenizer(tf.constant([text, ""]))
-    assert ids.to_list() == [[5, 6, 7, 8], []]
-    assert _pieces(text, starts[0].numpy(), ends[0].numpy()) == ["Beyoncé", "CAF", "É", "İstanbul"]
+    assert ids.to_list() == [[5, 6, 7, 8, 9, 10, 11, 12], []]
+    # Folded words of another byte length: whole words, never half a character.
+    # A word folding keeps the same length in keeps exact piece offsets.
+    assert _pieces(text, starts[0].numpy(), ends[0].numpy()) == [
+        "Beyoncé", "CAFÉ", "CAFÉ", "İstanbul", "２０１８", "２０１８", "SANG", "s"]

@@ -48,6 +48,10 @@ def test_jsonl_and_untagged_files(tmp_path):
     untagged = tmp_path / "input.conll"
     untagged.write_text("Peter\nBlackburn\n\nEU\n")
     assert [s.tags for s in read_tagged(untagged, require_tags=False)] == [None, None]
+    # Feature columns without tags: prediction reads the words only.
+    features = tmp_path / "features.conll"
+    features.write_text("EU NNP\nrejects VBZ\n")
+    assert read_tagged(features, require_tags=False)[0].words == ["EU", "rejects"]
 
 
 @pytest.mark.parametrize("content, name, message", [
@@ -58,12 +62,13 @@ def test_jsonl_and_untagged_files(tmp_path):
     ('{"tokens": ["a", "b"], "tags": ["O"]}\n', "a.jsonl", "a.jsonl:1: 'tags' must be a list as long"),
     ('{"tokens": []}\n', "a.jsonl", "a.jsonl:1: 'tokens' must be a non-empty list"),
     ("{not json\n", "a.jsonl", "a.jsonl:1: not valid JSON"),
+    ("EU B-ORG\n", "b.conll", "b.conll:1: no column 5 for the tag"),
 ])
 def test_bad_files_name_the_file_and_line(tmp_path, content, name, message):
     path = tmp_path / name
     path.write_text(content)
     with pytest.raises(LabelledDataError, match=message.replace("(", r"\(").replace("[", r"\[")):
-        read_tagged(path)
+        read_tagged(path, tag_column=5 if name == "b.conll" else -1)
 
 
 def test_chunks_follow_conlleval_for_bio_iob1_and_bioes():

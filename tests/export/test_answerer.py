@@ -41,19 +41,19 @@ def reader_and_vocabulary():
     return ElectraQuestionAnswerer(encoder), vocabulary
 
 
-def python_answers(reader, vocabulary, max_answer_length):
+def python_answers(reader, vocabulary, max_answer_length, n_best=5):
     examples = [SquadExample(str(i), q, c) for i, (q, c) in enumerate(zip(QUESTIONS, CONTEXTS))]
     windows = make_windows(examples, make_tokenizer(vocabulary), LENGTH, max_question_tokens=8, doc_stride=10)
     logits = reader({k: windows[k] for k in ("token_ids", "segment_ids", "padding_mask")})
     return windows, decode_answers(examples, windows, np.asarray(logits["start_logits"]),
-                                   np.asarray(logits["end_logits"]), n_best=LENGTH,
+                                   np.asarray(logits["end_logits"]), n_best=n_best,
                                    max_answer_length=max_answer_length)
 
 
 def test_serving_windows_and_spans_equal_the_python_pipeline_in_every_script(reader_and_vocabulary):
     reader, vocabulary = reader_and_vocabulary
     module = AnswererServingModule(reader, vocabulary, LENGTH, max_question_tokens=8, doc_stride=10,
-                                   max_answer_length=5)
+                                   max_answer_length=5, n_best=5)
     windows, expected = python_answers(reader, vocabulary, max_answer_length=5)
     inputs, _ = module.windows(tf.constant(QUESTIONS), tf.constant(CONTEXTS))
     for name in ("token_ids", "segment_ids", "padding_mask"):
@@ -75,13 +75,24 @@ def test_the_null_threshold_turns_weak_answers_into_no_answer(reader_and_vocabul
     _, expected = python_answers(reader, vocabulary, max_answer_length=30)
     diffs = sorted(p.null_diff for p in expected if p.text)
     threshold = (diffs[0] + diffs[1]) / 2
-    module = AnswererServingModule(reader, vocabulary, LENGTH, 8, 10, 30, null_threshold=threshold)
+    module = AnswererServingModule(reader, vocabulary, LENGTH, 8, 10, 30, null_threshold=threshold, n_best=5)
     answer = module.answer(tf.constant(QUESTIONS), tf.constant(CONTEXTS))
     kept = [text.decode() for text in answer["answer"].numpy()]
     assert kept == [p.text if p.text and p.null_diff <= threshold else "" for p in expected]
     assert sum(bool(text) for text in kept) == 1
     with pytest.raises(tf.errors.InvalidArgumentError, match="same batch size"):
         module.answer(tf.constant(QUESTIONS[:2]), tf.constant(CONTEXTS[:1]))
+
+
+def test_empty_contexts_answer_nothing_beside_others_and_long_answers_fit_short_rows(reader_and_vocabulary):
+    reader, vocabulary = reader_and_vocabulary
+    # max_answer_length above the row length, and a batch mixing empty and real contexts.
+    module = AnswererServingModule(reader, vocabulary, 16, max_question_tokens=4, doc_stride=4,
+                                   max_answer_length=40)
+    answer = module.answer(tf.constant(["q", "q", "q"]), tf.constant(["", " Seoul is the capital", ""]))
+    assert [a.decode() for a in answer["answer"].numpy()][0::2] == ["", ""]
+    start, end = int(answer["start"][1]), int(answer["end"][1])
+    assert answer["answer"].numpy()[1].decode() == " Seoul is the capital"[start:end] != ""
 
 
 def test_a_length_without_room_for_a_context_is_refused(reader_and_vocabulary):
@@ -94,7 +105,7 @@ def test_a_length_without_room_for_a_context_is_refused(reader_and_vocabulary):
 def test_the_exported_answer_signature_serves_in_graph_mode(reader_and_vocabulary, tmp_path):
     reader, vocabulary = reader_and_vocabulary
     export_dir = export_answerer(reader, tmp_path / "qa" / "1", vocabulary, LENGTH, 8, 10, 5,
-                                 warmup_pairs=[(QUESTIONS[0], CONTEXTS[0])])
+                                 warmup_pairs=[(QUESTIONS[0], CONTEXTS[0])], n_best=5)
     signatures = json.loads(graph_mode("describe", export_dir).stdout)
     assert set(signatures) == {"answer", "serving_default"}
     assert set(signatures["answer"]["inputs"]) == {"question", "context"}

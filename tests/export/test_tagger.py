@@ -83,6 +83,17 @@ def test_words_past_the_model_length_get_no_entity_and_bad_utf8_is_replaced():
 def test_labels_that_do_not_fit_the_tagger_are_refused():
     with pytest.raises(ValueError, match="3 labels given for a tagger of 7 outputs"):
         TaggerServingModule(token_tagger(), VOCABULARY, 16, TAGS[:3])
+    with pytest.raises(ValueError, match=r"tags \['PER-B'\] are not O or B-"):
+        TaggerServingModule(token_tagger(), VOCABULARY, 16, TAGS[:-1] + ["PER-B"])
+
+
+def test_unicode_spaces_separate_words_as_python_splits_them():
+    module = TaggerServingModule(token_tagger(), VOCABULARY, 32, TAGS)
+    text = "Kim\u3000Seoul\u00a0went"
+    answer = module.tag(tf.constant([text]))
+    found = [(label.decode(), int(s), int(e)) for label, s, e in
+             zip(answer["entity_labels"][0].numpy(), answer["entity_starts"][0], answer["entity_ends"][0])]
+    assert found == expected_entities(" ".join(text.split())) == [("PER", 0, 3), ("LOC", 4, 9)]
 
 
 @pytest.mark.slow
