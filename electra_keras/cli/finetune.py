@@ -48,6 +48,10 @@ def main(argv=None):
     parser.add_argument(
         "--patience", type=positive_int, default=2, help="stop after this many epochs without a better dev score"
     )
+    parser.add_argument(
+        "--min-steps", type=int, default=600,
+        help="train at least this many steps (more epochs on small data) before early stopping may stop",
+    )
     parser.add_argument("--batch-size", type=positive_int, default=32)
     parser.add_argument(
         "--learning-rate", type=float,
@@ -69,7 +73,7 @@ def main(argv=None):
     settings = FinetuningSettings(
         train=args.train, eval=args.eval, output=args.output, text_field=args.text_field,
         pair_field=args.pair_field, label_field=args.label_field, task=args.task,
-        label_separator=args.label_separator, epochs=args.epochs, patience=args.patience,
+        label_separator=args.label_separator, epochs=args.epochs, patience=args.patience, min_steps=args.min_steps,
         batch_size=args.batch_size, learning_rate=args.learning_rate, layer_decay=args.layer_decay,
         warmup_fraction=args.warmup_fraction, sequence_length=args.sequence_length, seed=args.seed,
         random_init=args.random_init, tag_column=args.tag_column, tokens_field=args.tokens_field,

@@ -87,13 +87,13 @@ def run_finetuning(init_from, settings, checkpoint=None, verbose=None):
         encoder, num_classes=len(labels) if labels else 1, preprocessor=preprocessor,
         multi_label=settings.task == "multi_label",
     )
-    compile_for_finetuning(classifier, encoder, plan, settings, len(train_targets))
+    epochs, min_epochs = compile_for_finetuning(classifier, encoder, plan, settings, len(train_targets))
 
     train_x, eval_x = _inputs(train), _inputs(held_out)
     best = BestEpoch(lambda: _evaluate(classifier, settings.task, eval_x, eval_targets), settings.task,
-                     settings.patience)
+                     settings.patience, min_epochs)
     classifier.fit(
-        train_x, train_targets, batch_size=settings.batch_size, epochs=settings.epochs, callbacks=[best],
+        train_x, train_targets, batch_size=settings.batch_size, epochs=epochs, callbacks=[best],
         verbose=(1 if sys.stdout.isatty() else 2) if verbose is None else verbose,
     )
     best.restore(classifier)

@@ -68,13 +68,14 @@ def run_question_answering(init_from, settings, checkpoint=None, verbose=None):
     encoder = source.build_pretrainer(load_weights=not settings.random_init).discriminator
     reader = ElectraQuestionAnswerer(encoder)
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    compile_for_finetuning(reader, encoder, plan, settings, len(train_windows["token_ids"]),
+    epochs, min_epochs = compile_for_finetuning(reader, encoder, plan, settings, len(train_windows["token_ids"]),
                            loss={"start_logits": loss, "end_logits": loss})
-    best = BestEpoch(lambda: evaluate_reader(reader, eval_windows, held_out, settings), "qa", settings.patience)
+    best = BestEpoch(lambda: evaluate_reader(reader, eval_windows, held_out, settings), "qa", settings.patience,
+                     min_epochs)
     reader.fit(
         {name: train_windows[name] for name in INPUTS},
         {"start_logits": train_windows["start_positions"], "end_logits": train_windows["end_positions"]},
-        batch_size=settings.batch_size, epochs=settings.epochs, callbacks=[best],
+        batch_size=settings.batch_size, epochs=epochs, callbacks=[best],
         verbose=(1 if sys.stdout.isatty() else 2) if verbose is None else verbose,
     )
     best.restore(reader)

@@ -45,6 +45,12 @@ class FinetuningSettings:
     label_separator: str = "|"
     epochs: int = 10
     patience: int = 2
+    # Small data: train at least this many steps (more epochs) and never stop
+    # early before them. From a new task's start the dev score can sit at the
+    # majority class for a few hundred steps: measured on 1,350 Rotten Tomatoes
+    # rows, an untrained tiny encoder left it only after about 380 steps, when
+    # 10 epochs with patience 2 had stopped it at 215.
+    min_steps: int = 600
     batch_size: int = 32
     learning_rate: float = None  # by model size
     layer_decay: float = None  # by model size
@@ -88,7 +94,8 @@ class BestEpoch(keras.callbacks.Callback):
     dev loss). Training stops when neither the metric nor the dev loss has
     improved for `patience` epochs: from a new task's start the metric often
     sits at the majority class for a few epochs while the loss already falls,
-    and stopping on the metric alone ends those runs before they learn.
+    and stopping on the metric alone ends those runs before they learn. No
+    stop comes before `min_epochs`.
 
     Example:
     ```python
@@ -98,11 +105,12 @@ class BestEpoch(keras.callbacks.Callback):
     ```
     """
 
-    def __init__(self, evaluate, task, patience):
+    def __init__(self, evaluate, task, patience, min_epochs=0):
         super().__init__()
         self.evaluate = evaluate
         self.metric = SELECTION_METRIC[task]
         self.patience = patience
+        self.min_epochs = min_epochs
         self.history = []
         self.best, self.best_epoch, self._weights = None, None, None
         self._lowest_loss, self._last_progress = math.inf, 0
@@ -122,7 +130,7 @@ class BestEpoch(keras.callbacks.Callback):
         if metric_gain or loss < self._lowest_loss - 1e-4:
             self._last_progress = epoch + 1
         self._lowest_loss = min(self._lowest_loss, loss)
-        if epoch + 1 - self._last_progress >= self.patience:
+        if epoch + 1 >= self.min_epochs and epoch + 1 - self._last_progress >= self.patience:
             self.model.stop_training = True
 
     def restore(self, model):
@@ -162,17 +170,26 @@ def plan_training(source, settings):
 
 
 def compile_for_finetuning(model, encoder, plan, settings, num_rows, **compile_kwargs):
-    """Compiles `model` with the paper's optimizer: warmup then linear decay, layer-wise rates.
+    """Compiles `model` with the paper's optimizer (warmup, linear decay, layer-wise rates); returns the epochs.
+
+    Returns:
+        `(epochs, min_epochs)`: `settings.epochs`, raised so that training
+        takes at least `settings.min_steps` steps, and the epochs before
+        which early stopping may not stop (for `BestEpoch`).
 
     Example:
     ```python
-    compile_for_finetuning(tagger, encoder, plan, settings, len(train), loss=loss)
+    epochs, min_epochs = compile_for_finetuning(tagger, encoder, plan, settings, len(train), loss=loss)
     ```
     """
-    total_steps = settings.epochs * math.ceil(num_rows / settings.batch_size)
+    steps_per_epoch = math.ceil(num_rows / settings.batch_size)
+    min_epochs = math.ceil(settings.min_steps / steps_per_epoch)
+    epochs = max(settings.epochs, min_epochs)
+    total_steps = epochs * steps_per_epoch
     schedule = WarmupLinearDecay(plan.learning_rate, int(settings.warmup_fraction * total_steps), total_steps)
     model.compile(optimizer=layerwise_decay_adamw(model, schedule, encoder.num_layers, plan.layer_decay),
                   **compile_kwargs)
+    return epochs, min_epochs
 
 
 def run_summary(source, settings, plan, best, export_dir, **task_fields):

@@ -75,11 +75,12 @@ def run_tagging(init_from, settings, checkpoint=None, verbose=None):
 
     encoder = source.build_pretrainer(load_weights=not settings.random_init).discriminator
     tagger = ElectraTokenClassifier(encoder, num_classes=len(labels))
-    compile_for_finetuning(tagger, encoder, plan, settings, len(train), loss=keras.losses.SparseCategoricalCrossentropy(
-        from_logits=True, ignore_class=IGNORED_LABEL))
-    best = BestEpoch(lambda: evaluate_tagger(tagger, eval_encoded, held_out, labels), "tagging", settings.patience)
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=IGNORED_LABEL)
+    epochs, min_epochs = compile_for_finetuning(tagger, encoder, plan, settings, len(train), loss=loss)
+    best = BestEpoch(lambda: evaluate_tagger(tagger, eval_encoded, held_out, labels), "tagging", settings.patience,
+                     min_epochs)
     tagger.fit(
-        model_inputs(train_encoded), train_encoded["labels"], batch_size=settings.batch_size, epochs=settings.epochs,
+        model_inputs(train_encoded), train_encoded["labels"], batch_size=settings.batch_size, epochs=epochs,
         callbacks=[best], verbose=(1 if sys.stdout.isatty() else 2) if verbose is None else verbose,
     )
     best.restore(tagger)

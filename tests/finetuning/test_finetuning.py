@@ -201,14 +201,14 @@ def test_multi_label_metrics_and_thresholds_on_hand_checked_values():
     assert tuned["micro_f1"] == pytest.approx(1.0) and tuned["exact_match"] == pytest.approx(1.0)
 
 
-def _fit_with(scores, patience=2):
+def _fit_with(scores, patience=2, min_epochs=0):
     from electra_keras.finetuning.job import BestEpoch
 
     scores = iter(scores)
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
     snapshots = []
-    best = BestEpoch(lambda: next(scores), "classification", patience=patience)
+    best = BestEpoch(lambda: next(scores), "classification", patience=patience, min_epochs=min_epochs)
     record = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: snapshots.append(model.get_weights()))
     x, y = np.ones((4, 2), "float32"), np.zeros((4, 1), "float32")
     model.fit(x, y, epochs=10, callbacks=[best, record], verbose=0)
@@ -238,6 +238,28 @@ def test_a_falling_dev_loss_keeps_training_on_the_majority_plateau():
     assert plateau.best_epoch == 2 and len(plateau.history) == 4
 
 
+def test_small_data_trains_the_minimum_steps_before_early_stopping_may_stop():
+    from electra_keras.finetuning.settings import FinetuningSettings
+    from electra_keras.finetuning.settings import TrainingPlan
+    from electra_keras.finetuning.settings import compile_for_finetuning
+
+    # A flat plateau would stop at epoch 3; the minimum keeps it going to epoch 6, then patience applies.
+    _, best, _ = _fit_with([{"accuracy": 0.6, "loss": 0.7}] * 8 + [{"accuracy": 0.9, "loss": 0.2}], min_epochs=6)
+    assert len(best.history) == 6
+    _, learns, _ = _fit_with([{"accuracy": 0.6, "loss": 0.7}] * 4 + [{"accuracy": 0.9, "loss": 0.2}] * 5,
+                             min_epochs=6)
+    assert learns.best_epoch == 5 and len(learns.history) == 7
+
+    classifier = ElectraClassifier(encoder(), num_classes=2)
+    plan = TrainingPlan(learning_rate=1e-3, layer_decay=0.8, sequence_length=24)
+    small = FinetuningSettings("a", "b", "c", epochs=10, batch_size=32, min_steps=600)
+    # 1,350 rows are 43 steps an epoch: 14 epochs reach 600 steps, and the schedule spans them.
+    assert compile_for_finetuning(classifier, classifier.encoder, plan, small, 1350) == (14, 14)
+    assert classifier.optimizer._learning_rate.num_steps == 14 * 43
+    large = FinetuningSettings("a", "b", "c", epochs=10, batch_size=32, min_steps=600)
+    assert compile_for_finetuning(classifier, classifier.encoder, plan, large, 10000) == (10, 2)
+
+
 FIXTURES = ROOT / "tests" / "fixtures" / "labelled"
 
 
@@ -265,7 +287,7 @@ def test_the_finetune_script_learns_korean_help_topics_and_serves_what_it_scored
     output = tmp_path / "topics"
     finetune = run(
         "--init-from", pretrain_on("libreoffice_ko", tmp_path), "--train", task / "train.jsonl",
-        "--eval", task / "test.jsonl", "--output", output, "--batch-size", 16,
+        "--eval", task / "test.jsonl", "--output", output, "--batch-size", 16, "--min-steps", 0,
         script=ROOT / "scripts" / "finetune.py",
     )
     assert finetune.returncode == 0, finetune.stderr[-3000:]
@@ -313,7 +335,8 @@ def test_the_classifier_learns_chinese_help_topics(tmp_path):
     zh = FIXTURES / "libreoffice_zh"
     summary = run_finetuning(
         [pretrain_on("libreoffice_zh", tmp_path)],
-        FinetuningSettings(str(zh / "train.jsonl"), str(zh / "test.jsonl"), str(tmp_path / "zh"), batch_size=16),
+        FinetuningSettings(str(zh / "train.jsonl"), str(zh / "test.jsonl"), str(tmp_path / "zh"), batch_size=16,
+                           min_steps=0),
         verbose=0,
     )
     labels = [json.loads(line)["label"] for line in open(zh / "test.jsonl", encoding="utf-8")]
@@ -332,7 +355,7 @@ def test_multi_label_and_regression_heads_learn_real_data(tmp_path):
     multi = run_finetuning(
         [ko_run],
         FinetuningSettings(str(modules / "train.jsonl"), str(modules / "test.jsonl"), str(tmp_path / "modules"),
-                           task="multi_label", batch_size=16),
+                           task="multi_label", batch_size=16, min_steps=0),
         verbose=0,
     )
     assert len(multi["eval"]["thresholds"]) == len(multi["labels"]) == 3
@@ -347,7 +370,7 @@ def test_multi_label_and_regression_heads_learn_real_data(tmp_path):
     regression = run_finetuning(
         [ko_run],
         FinetuningSettings(str(hangul / "train.jsonl"), str(hangul / "test.jsonl"), str(tmp_path / "hangul"),
-                           task="regression", batch_size=16),
+                           task="regression", batch_size=16, min_steps=0),
         verbose=0,
     )
     assert regression["eval"]["pearson"] > 0.5

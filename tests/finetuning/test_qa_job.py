@@ -32,6 +32,7 @@ def test_a_korean_reader_finds_the_spans_it_was_trained_on_and_serves_them(tmp_p
         "--init-from", pretrain_on_contexts("libreoffice_ko_qa", tmp_path), "--task", "qa",
         "--train", task / "train.json", "--eval", task / "train.json", "--output", output,
         "--sequence-length", 128, "--epochs", 25, "--patience", 25, "--learning-rate", 2e-3, "--batch-size", 16,
+        "--min-steps", 0,
         script=ROOT / "scripts" / "finetune.py",
     )
     assert finetune.returncode == 0, finetune.stderr[-3000:]
@@ -69,7 +70,7 @@ def test_a_chinese_reader_learns_from_python_and_scores_cmrc_style(tmp_path):
     summary = run_finetuning(
         [pretrain_on_contexts("libreoffice_zh_qa", tmp_path)],
         FinetuningSettings(str(task / "train.json"), str(task / "train.json"), str(tmp_path / "zh"), task="qa",
-                           sequence_length=128, epochs=10, patience=10, learning_rate=2e-3, batch_size=16),
+                           sequence_length=128, epochs=10, patience=10, learning_rate=2e-3, batch_size=16, min_steps=0),
         verbose=0,
     )
     first = summary["epochs"][0]

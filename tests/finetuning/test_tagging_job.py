@@ -46,7 +46,7 @@ def test_the_finetune_script_tags_korean_ui_mentions_and_serves_what_it_scored(t
     finetune = run(
         "--init-from", pretrain_on_sentences("libreoffice_ko_ui", tmp_path), "--task", "tagging",
         "--train", task / "train.conll", "--eval", task / "test.conll", "--output", output, "--batch-size", 16,
-        "--sequence-length", 64, script=ROOT / "scripts" / "finetune.py",
+        "--sequence-length", 64, "--min-steps", 0, script=ROOT / "scripts" / "finetune.py",
     )
     assert finetune.returncode == 0, finetune.stderr[-3000:]
     assert "f1" in finetune.stdout
@@ -89,7 +89,7 @@ def test_the_tagging_job_learns_english_names_from_python_and_names_bad_tags(tmp
     run_dir = pretrain_on_sentences("brown_names", tmp_path)
     summary = run_finetuning(
         [run_dir], FinetuningSettings(str(task / "train.conll"), str(task / "test.conll"), str(tmp_path / "names"),
-                                      task="tagging", batch_size=16, sequence_length=64),
+                                      task="tagging", batch_size=16, sequence_length=64, min_steps=0),
         verbose=0,
     )
     assert summary["eval"]["f1"] > memorised_f1("brown_names") + 0.1
