@@ -70,6 +70,7 @@ def test_serving_windows_and_spans_equal_the_python_pipeline_in_every_script(rea
     assert answer["answer"][3] == b"" and answer["start"][3] == -1  # an empty context has no answer
 
 
+@pytest.mark.slow  # traces another serving graph (about 15 s)
 def test_the_null_threshold_turns_weak_answers_into_no_answer(reader_and_vocabulary):
     reader, vocabulary = reader_and_vocabulary
     _, expected = python_answers(reader, vocabulary, max_answer_length=30)
@@ -84,6 +85,7 @@ def test_the_null_threshold_turns_weak_answers_into_no_answer(reader_and_vocabul
         module.answer(tf.constant(QUESTIONS[:2]), tf.constant(CONTEXTS[:1]))
 
 
+@pytest.mark.slow  # traces another serving graph (about 15 s)
 def test_empty_contexts_answer_nothing_beside_others_and_long_answers_fit_short_rows(reader_and_vocabulary):
     reader, vocabulary = reader_and_vocabulary
     # max_answer_length above the row length, and a batch mixing empty and real contexts.

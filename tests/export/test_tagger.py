@@ -50,8 +50,13 @@ def expected_entities(text):
     return [(kind, starts[first], starts[last - 1] + len(words[last - 1])) for kind, first, last in entity_spans(tags)]
 
 
-def test_entities_follow_conlleval_chunks_with_character_offsets_in_every_script():
-    module = TaggerServingModule(token_tagger(), VOCABULARY, 32, TAGS)
+@pytest.fixture(scope="module")
+def module32():
+    return TaggerServingModule(token_tagger(), VOCABULARY, 32, TAGS)
+
+
+def test_entities_follow_conlleval_chunks_with_character_offsets_in_every_script(module32):
+    module = module32
     rng = random.Random(0)
     texts = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 9))) for _ in range(200)]
     texts += ["", "  Kim   Lee\tPark  ", "went to", "서울시 北京 went Blackburn Lee"]
@@ -87,8 +92,8 @@ def test_labels_that_do_not_fit_the_tagger_are_refused():
         TaggerServingModule(token_tagger(), VOCABULARY, 16, TAGS[:-1] + ["PER-B"])
 
 
-def test_unicode_spaces_separate_words_as_python_splits_them():
-    module = TaggerServingModule(token_tagger(), VOCABULARY, 32, TAGS)
+def test_unicode_spaces_separate_words_as_python_splits_them(module32):
+    module = module32
     text = "Kim\u3000Seoul\u00a0went"
     answer = module.tag(tf.constant([text]))
     found = [(label.decode(), int(s), int(e)) for label, s, e in
