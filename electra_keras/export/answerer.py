@@ -22,8 +22,9 @@ import tensorflow as tf
 from electra_keras.data.offsets import OffsetTokenizer
 from electra_keras.data.tokenizer import load_vocabulary
 from electra_keras.export.savedmodel import write_saved_model
+from electra_keras.export.text_encoding import char_offsets
+from electra_keras.export.text_encoding import valid_utf8
 
-_ROW = 2**32  # row * _ROW + byte offset: one sorted key over a whole batch
 _NONE = -1e9  # the score of a span that is not allowed
 
 
@@ -102,8 +103,7 @@ class AnswererServingModule(tf.Module):
         return inputs, layout
 
     def _answer(self, question, context):
-        context = tf.strings.unicode_transcode(context, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD)
-        question = tf.strings.unicode_transcode(question, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD)
+        context, question = valid_utf8(context), valid_utf8(question)
         tf.debugging.assert_equal(tf.shape(question), tf.shape(context),
                                   message="question and context need the same batch size")
         inputs, layout = self.windows(question, context)
@@ -148,12 +148,8 @@ class AnswererServingModule(tf.Module):
         null_score_diff = null_score - score
         answered = found & (null_score_diff <= self.null_threshold)
 
-        _, char_starts = tf.strings.unicode_decode_with_offsets(context, "UTF-8")
-        char_keys = tf.cast(char_starts.value_rowids(), tf.int64) * _ROW + char_starts.flat_values
-        row_base = char_starts.row_splits[:-1]
-        row_key = tf.range(rows) * _ROW
-        char_start = tf.searchsorted(char_keys, row_key + tf.cast(byte_start, tf.int64), out_type=tf.int64) - row_base
-        char_end = tf.searchsorted(char_keys, row_key + tf.cast(byte_end, tf.int64), out_type=tf.int64) - row_base
+        char_start = char_offsets(context, tf.range(rows), byte_start)
+        char_end = char_offsets(context, tf.range(rows), byte_end)
         text = tf.strings.substr(context, byte_start, byte_end - byte_start)
         return {
             "answer": tf.where(answered, text, ""),

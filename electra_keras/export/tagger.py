@@ -28,6 +28,9 @@ from electra_keras.data.tagging import _split_tag
 from electra_keras.data.tokenizer import load_vocabulary
 from electra_keras.export.savedmodel import DEFAULT_WARMUP_TEXTS
 from electra_keras.export.savedmodel import write_saved_model
+from electra_keras.export.text_encoding import _ROW  # row * _ROW + byte offset: one sorted key over a batch
+from electra_keras.export.text_encoding import char_offsets
+from electra_keras.export.text_encoding import valid_utf8
 
 _PREFIXES = {OUTSIDE: 0, "B": 1, "I": 2, "E": 3, "S": 4}
 # Unicode spaces (U+3000 in CJK text, no-break spaces) split words as Python's str.split()
@@ -38,7 +41,6 @@ _SPACES_BY_BYTES = (
     (r"[\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]", "   "),
 )
 _WHITESPACE = r"[\s\x0b\x1c-\x1f]+"
-_ROW = 2**32  # row * _ROW + byte offset: one sorted key over a whole batch
 
 
 class TaggerServingModule(tf.Module):
@@ -101,7 +103,7 @@ class TaggerServingModule(tf.Module):
         return {"token_ids": token_ids, "segment_ids": tf.zeros_like(token_ids), "padding_mask": mask}, starts
 
     def _tag(self, text):
-        text = tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD)
+        text = valid_utf8(text)
         spaced = text
         for pattern, spaces in _SPACES_BY_BYTES:
             spaced = tf.strings.regex_replace(spaced, pattern, spaces)
@@ -144,13 +146,8 @@ class TaggerServingModule(tf.Module):
         row_text = tf.gather(text, entity_row)
         entity_text = tf.strings.substr(row_text, byte_start, byte_end - byte_start)
 
-        # Byte offsets to character offsets: characters that start before the byte.
-        _, char_starts = tf.strings.unicode_decode_with_offsets(text, "UTF-8")
-        char_keys = tf.cast(char_starts.value_rowids(), tf.int64) * _ROW + char_starts.flat_values
-        row_base = tf.gather(char_starts.row_splits, entity_row)
-        entity_base = entity_row * _ROW
-        char_start = tf.searchsorted(char_keys, entity_base + byte_start, out_type=tf.int64) - row_base
-        char_end = tf.searchsorted(char_keys, entity_base + byte_end, out_type=tf.int64) - row_base
+        char_start = char_offsets(text, entity_row, byte_start)
+        char_end = char_offsets(text, entity_row, byte_end)
 
         rows = tf.cast(tf.shape(text)[0], tf.int64)
 

@@ -55,8 +55,7 @@ class ServingTextEncoder:
     def tokenize(self, text):
         """WordPiece ids of a batch of strings; invalid UTF-8 becomes U+FFFD
         (it would otherwise stop the tokenizer's ops)."""
-        text = tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD)
-        return self.tokenizer(text)
+        return self.tokenizer(valid_utf8(text))
 
     def encode(self, text, text_pair=None):
         """int32 `token_ids`, `segment_ids` and `padding_mask` of a batch of
@@ -75,3 +74,26 @@ class ServingTextEncoder:
             "segment_ids": tf.cast(segment_ids, tf.int32),
             "padding_mask": tf.cast(token_ids != self.pad_token_id, tf.int32),
         }
+
+
+_ROW = 2**32  # row * _ROW + byte offset: one sorted key over a whole batch
+
+
+def valid_utf8(text):
+    """A batch of strings with invalid UTF-8 replaced by U+FFFD (it would otherwise stop the tokenizer's ops)."""
+    return tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD)
+
+
+def char_offsets(text, rows, byte_offsets):
+    """Character offsets of UTF-8 byte offsets: `byte_offsets[i]` into `text[rows[i]]` (int64, any number per row).
+
+    Example:
+    ```python
+    char_offsets(tf.constant(["서울 is"]), tf.constant([0], tf.int64), tf.constant([7], tf.int64))  # [3]
+    ```
+    """
+    _, char_starts = tf.strings.unicode_decode_with_offsets(text, "UTF-8")
+    char_keys = tf.cast(char_starts.value_rowids(), tf.int64) * _ROW + char_starts.flat_values
+    # The characters of its row that start before the byte.
+    before = tf.searchsorted(char_keys, rows * _ROW + tf.cast(byte_offsets, tf.int64), out_type=tf.int64)
+    return before - tf.gather(char_starts.row_splits, rows)
