@@ -13,8 +13,8 @@ Examples:
         --inputs request.json --output answer.npz
     ```
 `describe` prints the signatures as JSON (what `saved_model_cli show` reports);
-`ops` lists the graph's op types and any that neither TensorFlow core nor
-tensorflow-text registers; `run` feeds a JSON object of input name to nested
+`ops` lists the graph's op types, any that neither TensorFlow core nor
+tensorflow-text registers, and how many calls XLA must compile; `run` feeds a JSON object of input name to nested
 lists (strings as UTF-8, or `{"b64": ...}` for raw bytes) and writes the
 outputs to an `.npz` file. A request the model rejects exits with code 3 and
 the error, as the server would answer it.
@@ -69,10 +69,13 @@ def list_ops(export_dir):
     import tensorflow_text  # noqa: F401  (registers its ops)
 
     text_ops = {op for op in ops - core if op_def_registry.get(op) is not None}
+    nodes = [*graph.node, *(node for function in graph.library.function for node in function.node_def)]
     return {
         "ops": sorted(ops),
         "tensorflow_text_ops": sorted(text_ops),
         "unknown": sorted(ops - core - text_ops),
+        # Calls compiled with XLA: the model server needs --xla_cpu_compilation_enabled=true.
+        "xla_compiled_calls": sum(1 for node in nodes if "_XlaMustCompile" in node.attr and node.attr["_XlaMustCompile"].b),
     }
 
 

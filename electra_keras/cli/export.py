@@ -29,14 +29,29 @@ def main(argv=None):
     parser.add_argument("--name", default="electra", help="model name (folder under --base)")
     parser.add_argument("--version", type=positive_int, help="version number; default: next free one")
     parser.add_argument("--sequence-length", type=positive_int, help="serving length; default: the run's, else 128")
+    parser.add_argument(
+        "--length-buckets", nargs="+", type=positive_int, metavar="WIDTH",
+        help="widths the model runs at, each text at the narrowest that holds it "
+        "(default 16 32 64 ... up to the length; give the length alone for fixed shapes)",
+    )
+    parser.add_argument(
+        "--no-group-by-length", action="store_true",
+        help="run a batch at the width of its longest text instead of each text at its own",
+    )
+    parser.add_argument(
+        "--xla", action="store_true",
+        help="compile the model with XLA (TF Serving then needs --xla_cpu_compilation_enabled=true)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from electra_keras.export.job import export_pretrained
 
+    buckets = {"widths": args.length_buckets, "group_by_length": not args.no_group_by_length, "jit_compile": args.xla}
     try:
         target = export_pretrained(
             [args.run] if args.run else args.init_from, args.base, format=args.format, name=args.name,
             version=args.version, checkpoint=args.checkpoint, sequence_length=args.sequence_length,
+            length_buckets=buckets,
         )
     except (*input_errors(), ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

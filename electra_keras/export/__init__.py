@@ -6,6 +6,8 @@
 - `export_answerer`: a fine-tuned question answerer, `answer` (`answerer.py`).
 - `text_encoding.ServingTextEncoder`: the one in-graph tokenizer and packer
   every export uses.
+- `length_buckets.LengthBuckets`: the widths the model runs at, so a
+  request pays for its tokens, not for padding to the full length.
 - `savedmodel`: the atomic writer, TF Serving method names, warmup requests.
 - `job.export_pretrained`: a pretrained model (any format `open_pretrained`
   reads) to a SavedModel, a Hugging Face pair or a keras-hub preset.
@@ -24,6 +26,7 @@ from electra_keras.export.classifier import ClassifierServingModule
 from electra_keras.export.classifier import export_classifier
 from electra_keras.export.discriminator import DiscriminatorServingModule
 from electra_keras.export.discriminator import export_discriminator
+from electra_keras.export.length_buckets import LengthBuckets
 from electra_keras.export.savedmodel import DEFAULT_WARMUP_TEXTS
 from electra_keras.export.savedmodel import next_version
 from electra_keras.export.savedmodel import write_warmup_requests
@@ -35,6 +38,7 @@ __all__ = [
     "ClassifierServingModule",
     "DEFAULT_WARMUP_TEXTS",
     "DiscriminatorServingModule",
+    "LengthBuckets",
     "TaggerServingModule",
     "export_answerer",
     "export_classifier",

@@ -18,9 +18,11 @@ threshold) beside `classes`.
 
 import tensorflow as tf
 
+from electra_keras.export.length_buckets import LengthBuckets
 from electra_keras.export.savedmodel import DEFAULT_WARMUP_TEXTS
 from electra_keras.export.savedmodel import write_saved_model
 from electra_keras.export.text_encoding import ServingTextEncoder
+from electra_keras.export.text_encoding import one_token_word
 
 
 class ClassifierServingModule(tf.Module):
@@ -34,6 +36,7 @@ class ClassifierServingModule(tf.Module):
             (`num_classes=1`).
         pair: bool, whether the task reads `text` and `text_pair`.
         lowercase, strip_accents: bool, as in training.
+        length_buckets: a `LengthBuckets`, as in `DiscriminatorServingModule`.
 
     Example:
     ```python
@@ -43,8 +46,9 @@ class ClassifierServingModule(tf.Module):
     """
 
     def __init__(self, classifier, vocabulary, sequence_length, labels, pair=False,
-                 lowercase=False, strip_accents=False):
+                 lowercase=False, strip_accents=False, length_buckets=None):
         super().__init__()
+        self.length_buckets = LengthBuckets.for_length(length_buckets, sequence_length)
         outputs = classifier.outputs[0].shape[-1]
         if labels is not None and len(labels) != outputs:
             raise ValueError(f"{len(labels)} labels given for a classifier of {outputs} outputs")
@@ -83,7 +87,10 @@ class ClassifierServingModule(tf.Module):
     def logits(self, text, text_pair=None):
         """float32 logits of a batch of texts (or pairs)."""
         inputs = self.text_encoder.encode(text, text_pair if self.pair else None)
-        return tf.cast(self.classifier(inputs, training=False), tf.float32)
+        _, per_row = self.length_buckets.run(
+            lambda group: ({}, {"logits": tf.cast(self.classifier(group, training=False), tf.float32)}), inputs
+        )
+        return per_row["logits"]
 
     def _scores(self, logits):
         return tf.sigmoid(logits) if self.multi_label else tf.nn.softmax(logits)
@@ -129,7 +136,7 @@ class ClassifierServingModule(tf.Module):
 
 
 def export_classifier(classifier, export_dir, vocabulary, sequence_length, labels, pair=False,
-                      lowercase=False, strip_accents=False, warmup_texts=None):
+                      lowercase=False, strip_accents=False, warmup_texts=None, length_buckets=None):
     """Writes a fine-tuned classifier (or regressor) as a SavedModel, atomically.
 
     Args:
@@ -137,6 +144,7 @@ def export_classifier(classifier, export_dir, vocabulary, sequence_length, label
         pair: whether the task reads `text` and `text_pair`.
         warmup_texts: texts for the TF Serving warmup requests (a few
             defaults when None).
+        length_buckets: a `LengthBuckets`; see `ClassifierServingModule`.
 
     Example:
     ```python
@@ -147,8 +155,11 @@ def export_classifier(classifier, export_dir, vocabulary, sequence_length, label
     #   {"examples": [{"text": "A quiet triumph."}]}
     ```
     """
-    module = ClassifierServingModule(classifier, vocabulary, sequence_length, labels, pair, lowercase, strip_accents)
+    module = ClassifierServingModule(
+        classifier, vocabulary, sequence_length, labels, pair, lowercase, strip_accents, length_buckets
+    )
     module.logits(tf.constant(["built"]), tf.constant(["too"]))  # builds tokenizer and packer
     texts = list(warmup_texts or DEFAULT_WARMUP_TEXTS)
     warmup = {"text": texts, "text_pair": texts} if pair else {"text": texts}
-    return write_saved_model(export_dir, module.resources, module.signatures(), warmup)
+    shapes = module.length_buckets.warmup_requests(one_token_word(module.text_encoder.vocabulary), list(warmup))
+    return write_saved_model(export_dir, module.resources, module.signatures(), warmup, shapes)

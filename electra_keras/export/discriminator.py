@@ -6,7 +6,9 @@ Signatures (all outputs float32, whatever the training precision):
   graph with tensorflow-text's WordPiece ops, framed `[CLS] text [SEP]` and
   truncated to the model's length. Out: `replaced_probability` per token,
   `tokens` (WordPiece strings, "" at padding), `token_ids`, `padding_mask`,
-  `pooled_output` and `mean_pooled_output` (mean over real tokens).
+  `pooled_output` and `mean_pooled_output` (mean over real tokens). Per-token
+  outputs are as wide as the bucket (16, 32, 64, ... up to the length) that
+  holds the batch's longest text; see `length_buckets`.
 - `pairs`: the same for `text` and `text_pair`, framed
   `[CLS] text [SEP] text_pair [SEP]`; an over-long pair is trimmed from the
   end of `text_pair` first, then `text`.
@@ -20,8 +22,10 @@ Undecodable bytes in the text are replaced, not fatal.
 
 import tensorflow as tf
 
+from electra_keras.export.length_buckets import LengthBuckets
 from electra_keras.export.savedmodel import write_saved_model
 from electra_keras.export.text_encoding import ServingTextEncoder
+from electra_keras.export.text_encoding import one_token_word
 
 TEXT_SIGNATURES = ("serving_default", "pairs")
 ID_SIGNATURES = ("encode", "rtd")
@@ -34,8 +38,11 @@ class DiscriminatorServingModule(tf.Module):
         pretrainer: a trained `ElectraPretrainer` (only its discriminator and
             discriminator head are kept).
         vocabulary: list of WordPiece tokens, or a `vocab.txt` path.
-        sequence_length: int, the length texts are truncated and padded to.
+        sequence_length: int, the length texts are truncated to.
         lowercase, strip_accents: bool, as in training.
+        length_buckets: a `LengthBuckets`, the widths the model runs at
+            (default 16, 32, 64, ... up to `sequence_length`, each text at
+            its own bucket's width).
 
     Example:
     ```python
@@ -44,8 +51,10 @@ class DiscriminatorServingModule(tf.Module):
     ```
     """
 
-    def __init__(self, pretrainer, vocabulary, sequence_length, lowercase=False, strip_accents=False):
+    def __init__(self, pretrainer, vocabulary, sequence_length, lowercase=False, strip_accents=False,
+                 length_buckets=None):
         super().__init__()
+        self.length_buckets = LengthBuckets.for_length(length_buckets, sequence_length)
         self.discriminator = pretrainer.discriminator
         self.discriminator_head = pretrainer.discriminator_head
         self.text_encoder = ServingTextEncoder(vocabulary, sequence_length, lowercase, strip_accents)
@@ -73,20 +82,26 @@ class DiscriminatorServingModule(tf.Module):
         return self._describe(self.text_encoder.encode(text, text_pair))
 
     def _describe(self, inputs):
+        per_token, per_row = self.length_buckets.run(self._describe_group, inputs)
+        inputs = self.length_buckets.trim(inputs, tf.shape(per_token["logits"])[1])
         padding_mask = inputs["padding_mask"]
-        outputs = self._run(**inputs)
-        mask = tf.cast(padding_mask, tf.float32)[:, :, None]
-        mean_pooled = tf.reduce_sum(outputs["sequence_output"] * mask, axis=1) / tf.maximum(
-            tf.reduce_sum(mask, axis=1), 1.0
-        )
         tokens = tf.where(padding_mask > 0, tf.gather(self.token_strings, inputs["token_ids"]), "")
         return {
-            "replaced_probability": tf.sigmoid(outputs["logits"]) * tf.cast(padding_mask, tf.float32),
+            "replaced_probability": tf.sigmoid(per_token["logits"]) * tf.cast(padding_mask, tf.float32),
             "tokens": tokens,
             "token_ids": inputs["token_ids"],
             "padding_mask": padding_mask,
-            "pooled_output": outputs["pooled_output"],
-            "mean_pooled_output": mean_pooled,
+            **per_row,
+        }
+
+    def _describe_group(self, inputs):
+        outputs = self._run(**inputs)
+        mask = tf.cast(inputs["padding_mask"], tf.float32)[:, :, None]
+        mean_pooled = tf.reduce_sum(outputs["sequence_output"] * mask, axis=1) / tf.maximum(
+            tf.reduce_sum(mask, axis=1), 1.0
+        )
+        return {"logits": outputs["logits"]}, {
+            "pooled_output": outputs["pooled_output"], "mean_pooled_output": mean_pooled
         }
 
     def _encode(self, token_ids, segment_ids, padding_mask):
@@ -112,12 +127,13 @@ class DiscriminatorServingModule(tf.Module):
 
 
 def export_discriminator(pretrainer, export_dir, vocabulary, sequence_length, lowercase=False,
-                         strip_accents=False, warmup_texts=None):
+                         strip_accents=False, warmup_texts=None, length_buckets=None):
     """Writes the discriminator as a SavedModel at `export_dir`, atomically.
 
     Use TF Serving's layout, `BASE/NAME/VERSION`. With `warmup_texts`,
     `assets.extra/tf_serving_warmup_requests` holds requests for the text
-    signature (needs `tensorflow-serving-api`).
+    signature (needs `tensorflow-serving-api`). `length_buckets` (a
+    `LengthBuckets`) sets the widths the model runs at.
 
     Example:
     ```python
@@ -128,8 +144,11 @@ def export_discriminator(pretrainer, export_dir, vocabulary, sequence_length, lo
     loaded.signatures["serving_default"](text=tf.constant(["Hello there."]))
     ```
     """
-    module = DiscriminatorServingModule(pretrainer, vocabulary, sequence_length, lowercase, strip_accents)
+    module = DiscriminatorServingModule(
+        pretrainer, vocabulary, sequence_length, lowercase, strip_accents, length_buckets
+    )
     module.pairs(tf.constant(["built"]), tf.constant(["too"]))  # builds tokenizer and packer
     warmup = {"text": list(warmup_texts)} if warmup_texts else None
-    return write_saved_model(export_dir, module.resources, module.signatures(), warmup)
+    shapes = module.length_buckets.warmup_requests(one_token_word(module.text_encoder.vocabulary))
+    return write_saved_model(export_dir, module.resources, module.signatures(), warmup, shapes)
 

@@ -12,6 +12,7 @@ export_pretrained(["runs/demo"], "hf/demo", format="huggingface")
 import pathlib
 
 from electra_keras.export.discriminator import export_discriminator
+from electra_keras.export.length_buckets import LengthBuckets
 from electra_keras.export.savedmodel import DEFAULT_WARMUP_TEXTS
 from electra_keras.export.savedmodel import next_version
 from electra_keras.interop.pretrained import open_pretrained
@@ -22,7 +23,7 @@ DEFAULT_SEQUENCE_LENGTH = 128
 
 
 def export_pretrained(paths, base, format="savedmodel", name="electra", version=None, checkpoint=None,
-                      sequence_length=None):
+                      sequence_length=None, length_buckets=None):
     """Writes what `open_pretrained(paths)` finds in `format`; returns the folder.
 
     Args:
@@ -37,6 +38,9 @@ def export_pretrained(paths, base, format="savedmodel", name="electra", version=
             next free one).
         checkpoint: a run folder's `ckpt-<step>` instead of its final model.
         sequence_length: the serving length; default the run's, else 128.
+        length_buckets: dict of `LengthBuckets` arguments for the
+            SavedModel (`widths`, `group_by_length`, `jit_compile`);
+            default 16, 32, 64, ... up to the length, each text at its own.
 
     Example:
     ```python
@@ -68,4 +72,5 @@ def export_pretrained(paths, base, format="savedmodel", name="electra", version=
         lowercase=source.lowercase,
         strip_accents=source.strip_accents,
         warmup_texts=DEFAULT_WARMUP_TEXTS,
+        length_buckets=LengthBuckets(length, **(length_buckets or {})),
     )

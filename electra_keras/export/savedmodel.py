@@ -25,9 +25,11 @@ DEFAULT_WARMUP_TEXTS = [
     "대화 상자에 추가하는 콘트롤의 속성을 설정할 수 있습니다.",
     "",
 ] * 11
+# TF Serving stops reading a model's warmup file after this many records.
+MAX_WARMUP_REQUESTS = 1000
 
 
-def write_saved_model(export_dir, resources, endpoints, warmup_inputs=None):
+def write_saved_model(export_dir, resources, endpoints, warmup_inputs=None, shape_warmup=()):
     """Writes `endpoints` (name -> `tf.function`) as a SavedModel at `export_dir`.
 
     Args:
@@ -36,6 +38,9 @@ def write_saved_model(export_dir, resources, endpoints, warmup_inputs=None):
         endpoints: dict of signature name -> traced-able `tf.function`.
         warmup_inputs: optional dict of input name -> list of strings for
             `serving_default` warmup requests.
+        shape_warmup: more `serving_default` requests (dicts of input name
+            -> list of strings), such as `LengthBuckets.warmup_requests`,
+            written after those.
 
     Example:
     ```python
@@ -62,22 +67,24 @@ def write_saved_model(export_dir, resources, endpoints, warmup_inputs=None):
                     signature.method_name = SERVING_METHODS[name]
             graph_path.write_bytes(saved_model.SerializeToString())
         if warmup_inputs:
-            write_warmup_requests(staging, export_dir.parent.name, warmup_inputs)
+            write_warmup_requests(staging, export_dir.parent.name, warmup_inputs, shape_warmup)
         replace_directory(staging, export_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return export_dir
 
 
-def write_warmup_requests(saved_model_dir, model_name, inputs):
+def write_warmup_requests(saved_model_dir, model_name, inputs, more_requests=()):
     """Writes TF Serving warmup requests (`PredictionLog` records, at most 1000).
 
-    Two requests for `serving_default`: one row, and up to 32 rows.
+    Two requests for `serving_default`: one row, and up to 32 rows; then
+    `more_requests`.
 
     Args:
         inputs: dict of input name -> list of strings (one list per input of
             the signature, of equal length), or a list of strings for the
             input `text`.
+        more_requests: more requests, each a dict like `inputs`.
 
     Example:
     ```python
@@ -92,13 +99,18 @@ def write_warmup_requests(saved_model_dir, model_name, inputs):
         inputs = {"text": list(inputs)}
     path = pathlib.Path(saved_model_dir) / "assets.extra" / "tf_serving_warmup_requests"
     path.parent.mkdir(parents=True, exist_ok=True)
+    requests = [{name: texts[:rows] for name, texts in inputs.items()} for rows in (1, 32)] + list(more_requests)
+    if len(requests) > MAX_WARMUP_REQUESTS:
+        raise ValueError(f"{len(requests)} warmup requests; TF Serving reads at most {MAX_WARMUP_REQUESTS}")
     with tf.io.TFRecordWriter(str(path)) as writer:
-        for rows in (1, 32):
+        for batch in requests:
             request = predict_pb2.PredictRequest(
                 model_spec=model_pb2.ModelSpec(name=model_name, signature_name="serving_default")
             )
-            for name, texts in inputs.items():
-                request.inputs[name].CopyFrom(tf.make_tensor_proto([t.encode("utf-8") for t in texts[:rows]]))
+            for name, texts in batch.items():
+                request.inputs[name].CopyFrom(
+                    tf.make_tensor_proto([t.encode("utf-8") for t in texts], dtype=tf.string)
+                )
             log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
             writer.write(log.SerializeToString())
     return path

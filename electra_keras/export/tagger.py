@@ -26,10 +26,12 @@ from electra_keras.data.offsets import OffsetTokenizer
 from electra_keras.data.tagging import OUTSIDE
 from electra_keras.data.tagging import _split_tag
 from electra_keras.data.tokenizer import load_vocabulary
+from electra_keras.export.length_buckets import LengthBuckets
 from electra_keras.export.savedmodel import DEFAULT_WARMUP_TEXTS
 from electra_keras.export.savedmodel import write_saved_model
 from electra_keras.export.text_encoding import _ROW  # row * _ROW + byte offset: one sorted key over a batch
 from electra_keras.export.text_encoding import char_offsets
+from electra_keras.export.text_encoding import one_token_word
 from electra_keras.export.text_encoding import valid_utf8
 
 _PREFIXES = {OUTSIDE: 0, "B": 1, "I": 2, "E": 3, "S": 4}
@@ -52,6 +54,7 @@ class TaggerServingModule(tf.Module):
         sequence_length: int.
         labels: tag names in logit order (`O`, `B-PER`, ...).
         lowercase, strip_accents: bool, as in training.
+        length_buckets: a `LengthBuckets`, as in `DiscriminatorServingModule`.
 
     Example:
     ```python
@@ -60,8 +63,10 @@ class TaggerServingModule(tf.Module):
     ```
     """
 
-    def __init__(self, tagger, vocabulary, sequence_length, labels, lowercase=False, strip_accents=False):
+    def __init__(self, tagger, vocabulary, sequence_length, labels, lowercase=False, strip_accents=False,
+                 length_buckets=None):
         super().__init__()
+        self.length_buckets = LengthBuckets.for_length(length_buckets, sequence_length)
         if not isinstance(vocabulary, (list, tuple)):
             vocabulary = load_vocabulary(vocabulary)
         outputs = tagger.outputs[0].shape[-1]
@@ -70,6 +75,7 @@ class TaggerServingModule(tf.Module):
         self.tagger = tagger
         self.sequence_length = sequence_length
         self.tokenizer = OffsetTokenizer(vocabulary, lowercase, strip_accents)
+        self.vocabulary = list(vocabulary)
         index = {token: i for i, token in enumerate(vocabulary)}
         self.cls_id, self.sep_id, self.pad_id = index["[CLS]"], index["[SEP]"], index["[PAD]"]
         malformed = [str(label) for label in labels
@@ -108,7 +114,12 @@ class TaggerServingModule(tf.Module):
         for pattern, spaces in _SPACES_BY_BYTES:
             spaced = tf.strings.regex_replace(spaced, pattern, spaces)
         inputs, starts = self.encode(spaced)
-        probabilities = tf.nn.softmax(tf.cast(self.tagger(inputs, training=False), tf.float32))
+        per_token, _ = self.length_buckets.run(
+            lambda group: ({"probabilities": tf.nn.softmax(tf.cast(self.tagger(group, training=False), tf.float32))},
+                           {}),
+            inputs,
+        )
+        probabilities = per_token["probabilities"]
         # Per kept subword (skip [CLS]): its label and that label's probability.
         token_probabilities = tf.RaggedTensor.from_tensor(probabilities[:, 1:], lengths=starts.row_lengths())
         label = tf.argmax(token_probabilities.flat_values, axis=-1, output_type=tf.int32)
@@ -171,8 +182,10 @@ def _shifted(values, first):
 
 
 def export_tagger(tagger, export_dir, vocabulary, sequence_length, labels, lowercase=False, strip_accents=False,
-                  warmup_texts=None):
+                  warmup_texts=None, length_buckets=None):
     """Writes a fine-tuned tagger as a SavedModel with the `tag` signature, atomically.
+
+    `length_buckets` (a `LengthBuckets`) sets the widths the model runs at.
 
     Example:
     ```python
@@ -180,7 +193,12 @@ def export_tagger(tagger, export_dir, vocabulary, sequence_length, labels, lower
     # REST: POST /v1/models/ner:predict {"signature_name": "tag", "instances": ["Kim lives in Seoul"]}
     ```
     """
-    module = TaggerServingModule(tagger, vocabulary, sequence_length, labels, lowercase, strip_accents)
+    module = TaggerServingModule(
+        tagger, vocabulary, sequence_length, labels, lowercase, strip_accents, length_buckets
+    )
     module.tag(tf.constant(["built"]))
     endpoints = {"tag": module.tag, "serving_default": module.tag}
-    return write_saved_model(export_dir, module.resources, endpoints, list(warmup_texts or DEFAULT_WARMUP_TEXTS))
+    shapes = module.length_buckets.warmup_requests(one_token_word(module.vocabulary))
+    return write_saved_model(
+        export_dir, module.resources, endpoints, list(warmup_texts or DEFAULT_WARMUP_TEXTS), shapes
+    )

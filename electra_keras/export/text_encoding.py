@@ -76,6 +76,20 @@ class ServingTextEncoder:
         }
 
 
+def one_token_word(vocabulary):
+    """A vocabulary word that tokenizes to itself alone (letters only), to build texts of a given length.
+
+    Example:
+    ```python
+    one_token_word(["[PAD]", "[CLS]", "##s", "the", "cat"])  # "the"
+    ```
+    """
+    for token in vocabulary:
+        if token.isalpha() and token.isascii():
+            return token
+    raise ValueError("the vocabulary holds no word of ASCII letters alone to build warmup texts from")
+
+
 _ROW = 2**32  # row * _ROW + byte offset: one sorted key over a whole batch
 
 
