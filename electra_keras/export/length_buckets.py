@@ -153,16 +153,17 @@ class LengthBuckets:
         Per-token outputs are as wide as the bucket of the batch's longest
         text; columns past a text's own bucket are zero.
         """
-        if self.jit_compile:
-            model_fn = _rows_padded(tf.function(model_fn, jit_compile=True))
+        # One trace of the model for every width: each bucket's call reuses it.
+        spec = {name: tf.TensorSpec([None, None], value.dtype) for name, value in inputs.items()}
+        traced = tf.function(model_fn, input_signature=[spec], jit_compile=self.jit_compile)
+        # The outputs' dtypes and trailing dimensions, for the groups no row falls in.
+        specs = traced.get_concrete_function().structured_outputs
+        model_fn = _rows_padded(traced) if self.jit_compile else traced
         lengths = tf.reduce_sum(tf.cast(inputs["padding_mask"], tf.int32), axis=1)
         width = self.width_of(lengths)
         if not self.group_by_length:
             return model_fn(self.trim(inputs, width))
         bucket = self.bucket_of(lengths)
-        # The outputs' dtypes and trailing dimensions, for the groups no row falls in.
-        probe = {name: tf.TensorSpec([None, None], value.dtype) for name, value in inputs.items()}
-        specs = tf.function(model_fn).get_concrete_function(probe).structured_outputs
         rows, per_token, per_row = [], {}, {}
         for index, bucket_width in enumerate(self.widths):
             group = tf.reshape(tf.where(tf.equal(bucket, index)), [-1])
