@@ -118,6 +118,8 @@ class LengthBuckets:
         LengthBuckets(64).warmup_requests("the")[0]  # {"text": ["the the ... the"]} (14 words)
         ```
         """
+        if word is None:  # a vocabulary with no whole word: the sample texts warm up alone
+            return []
         requests = []
         for width in self.widths:
             # [CLS] text [SEP], plus one more [SEP] for a pair.
@@ -155,10 +157,10 @@ class LengthBuckets:
         """
         # One trace of the model for every width: each bucket's call reuses it.
         spec = {name: tf.TensorSpec([None, None], value.dtype) for name, value in inputs.items()}
-        traced = tf.function(model_fn, input_signature=[spec], jit_compile=self.jit_compile)
+        traced = tf.function(model_fn, input_signature=[spec])
         # The outputs' dtypes and trailing dimensions, for the groups no row falls in.
         specs = traced.get_concrete_function().structured_outputs
-        model_fn = _rows_padded(traced) if self.jit_compile else traced
+        model_fn = _rows_padded(tf.function(model_fn, jit_compile=True)) if self.jit_compile else traced
         lengths = tf.reduce_sum(tf.cast(inputs["padding_mask"], tf.int32), axis=1)
         width = self.width_of(lengths)
         if not self.group_by_length:

@@ -100,5 +100,6 @@ def test_warmup_requests_meet_every_width_at_every_batch_size():
 
 def test_one_token_word_skips_special_and_continuation_tokens():
     assert one_token_word(["[PAD]", "[CLS]", "##s", "서울", ".", "the"]) == "the"
-    with pytest.raises(ValueError, match="no word of ASCII letters"):
-        one_token_word(["[PAD]", "##s"])
+    assert one_token_word(["[PAD]", "##s", "서울"]) == "서울"
+    assert one_token_word(["[PAD]", "##s"]) is None
+    assert LengthBuckets(64).warmup_requests(None) == []
