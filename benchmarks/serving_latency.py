@@ -1,28 +1,47 @@
-"""Serving latency: the exported SavedModel (text in) beside Hugging Face PyTorch.
+"""Serving latency on realistic requests: the exported SavedModel beside Hugging Face PyTorch.
 
 Both sides take raw text and return per-token replaced-token probabilities,
-tokenization included, for the **small** discriminator at sequence length 128
-on the CPU:
+tokenization included, for the **small** discriminator (random weights:
+latency does not depend on them) on the CPU.
 
-- `savedmodel`: the `serving_default` signature of an `electra_keras` export
-  (WordPiece inside the graph), loaded with `tf.saved_model.load`.
-- `hf_pytorch`: `ElectraForPreTraining` with `BertTokenizerFast` over the same
-  vocabulary, padded to 128 like the export, under `torch.inference_mode()`.
+Workloads:
+- `realistic`: each request is texts drawn at random from held-out real
+  text, the last 5% of the lines of the bundled English (Brown) and Korean
+  (LibreOffice help) corpora, half of each, with their natural lengths
+  (median about 28 and 9 WordPiece tokens). The export runs at its length
+  buckets; PyTorch pads to the longest text of the request (dynamic
+  padding), as it would in practice.
+- `padded128`: the same requests with both sides padded to 128 tokens (the
+  export with `--length-buckets 128`, PyTorch with `padding="max_length"`).
 
-Weights are random (latency does not depend on them); texts are paragraphs of
-the bundled corpus. Each side runs in its own process, alternating rounds;
-the table gives p50 / p99 latency per request and texts per second at batch
-sizes 1 and 32. Needs `pip install -e .[benchmarks]`.
+Implementations (each in its own process, alternating rounds):
+- `savedmodel`: the default export (buckets 16/32/64/128, each text at its
+  own bucket's width), TensorFlow's default thread pools; variants change
+  one thing each: `_longest` (the batch at its longest text's bucket),
+  `_intra{N}_inter{M}` (thread pools, as TF Serving's
+  `--tensorflow_intra_op_parallelism` / `--tensorflow_inter_op_parallelism`),
+  `_xla` (the model compiled with XLA), `_bf16` (bfloat16 compute),
+  `_fixed128` (the `padded128` row).
+- `hf_pytorch_t{N}`: `ElectraForPreTraining` + `BertTokenizerFast` over the
+  same vocabulary under `torch.inference_mode()` with N threads (1 and all
+  CPUs: the table compares against the better one).
+
+The table gives p50 / p99 latency per request and texts per second at batch
+sizes 1, 8 and 32 (the round with the best p50), and the ratio of the
+default export to the best PyTorch setting. Needs `pip install -e .[benchmarks]`.
 
 Example:
     ```
-    python benchmarks/serving_latency.py --requests 200 --rounds 2
+    python benchmarks/serving_latency.py --rounds 2
+    python benchmarks/serving_latency.py --only savedmodel hf_pytorch_t2 --requests 50
     ```
 """
 
 import argparse
+import gzip
 import json
 import os
+import random
 import statistics
 import tempfile
 import time
@@ -30,61 +49,143 @@ import time
 import harness
 
 ROOT = harness.ROOT
+BATCH_SIZES = (1, 8, 32)
+CPUS = os.cpu_count()
+TORCH_THREADS = sorted({1, CPUS})
 
 
-def sample_texts(count):
-    import gzip
+def tf_variant(workload="realistic", **settings):
+    return {"kind": "savedmodel", "workload": workload, **settings}
 
+
+IMPLEMENTATIONS = {
+    "savedmodel": tf_variant(),
+    "savedmodel_longest": tf_variant(group_by_length=False),
+    **{f"savedmodel_intra{intra}_inter{inter}": tf_variant(intra=intra, inter=inter)
+       for intra, inter in sorted({(CPUS, 1), (1, 1), (CPUS, CPUS)})},
+    "savedmodel_xla": tf_variant(jit_compile=True),
+    "savedmodel_bf16": tf_variant(precision="mixed_bfloat16"),
+    "savedmodel_fixed128": tf_variant("padded128", widths=[128]),
+    **{f"hf_pytorch_t{threads}": {"kind": "hf_pytorch", "workload": "realistic", "threads": threads}
+       for threads in TORCH_THREADS},
+    **{f"hf_pytorch_t{threads}_fixed128": {"kind": "hf_pytorch", "workload": "padded128", "threads": threads}
+       for threads in TORCH_THREADS},
+}
+
+
+def held_out_texts():
+    """The last 5% of the non-empty lines of each bundled corpus, English and Korean interleaved."""
     from electra_keras import data
 
-    texts = []
+    per_corpus = []
     for path in data.DEFAULT_CORPUS:
         with gzip.open(path, "rt", encoding="utf-8") as file:
-            texts.extend(line for line in file.read().splitlines() if len(line) > 40)
-    step = max(1, len(texts) // count)
-    return texts[::step][:count]
+            lines = [line.strip() for line in file if line.strip()]
+        per_corpus.append(lines[int(0.95 * len(lines)):])
+    count = min(len(lines) for lines in per_corpus)
+    return [text for row in zip(*(lines[:count] for lines in per_corpus)) for text in row]
 
 
-def time_requests(call, texts, batch_size, num_requests):
-    latencies = []
-    for i in range(num_requests):
-        start_index = (i * batch_size) % (len(texts) - batch_size)
-        batch = texts[start_index : start_index + batch_size]
-        start = time.perf_counter()
-        call(batch)
-        latencies.append(time.perf_counter() - start)
-    return latencies
+def requests(texts, batch_size, count, seed):
+    """`count` requests of `batch_size` texts drawn at random; the same for every implementation."""
+    rng = random.Random(seed * 1000 + batch_size)
+    return [rng.sample(texts, batch_size) for _ in range(count)]
 
 
-def run_savedmodel(args):
+def measure(call, args):
+    texts = held_out_texts()
+    results = {}
+    for batch_size in BATCH_SIZES:
+        count = max(10, args.requests // batch_size * 2) if batch_size > 1 else args.requests
+        for batch in requests(texts, batch_size, 10, seed=1):  # warm up every bucket shape
+            call(batch)
+        latencies = []
+        for batch in requests(texts, batch_size, count, seed=2):
+            start = time.perf_counter()
+            call(batch)
+            latencies.append(time.perf_counter() - start)
+        latencies.sort()
+        results[str(batch_size)] = {
+            "p50_ms": 1000 * statistics.median(latencies),
+            "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
+            "texts_per_second": batch_size * len(latencies) / sum(latencies),
+        }
+    return results
+
+
+def small_config(precision="float32"):
+    import dataclasses
+
+    from electra_keras.config import ElectraConfig
+
+    config = ElectraConfig.from_yaml(ROOT / "configs" / "small.yaml")
+    return dataclasses.replace(config, training=dataclasses.replace(config.training, precision=precision))
+
+
+def run_savedmodel(settings, args):
     import tensorflow as tf
 
+    tf.config.threading.set_intra_op_parallelism_threads(settings.get("intra", 0))
+    tf.config.threading.set_inter_op_parallelism_threads(settings.get("inter", 0))
+    import keras
+
     from electra_keras import data
-    from electra_keras.config import ElectraConfig
     from electra_keras.data.tokenizer import load_vocabulary
     from electra_keras.data.tokenizer import make_tokenizer
+    from electra_keras.export import LengthBuckets
     from electra_keras.export import export_discriminator
     from electra_keras.pretraining.trainer import build_pretrainer
 
-    config = ElectraConfig.from_yaml(ROOT / "configs" / "small.yaml")
     vocabulary = load_vocabulary(data.DEFAULT_VOCABULARY)
-    pretrainer = build_pretrainer(config, make_tokenizer(vocabulary))
+    tokenizer = make_tokenizer(vocabulary)
+    keras.utils.set_random_seed(0)
+    pretrainer = build_pretrainer(small_config(), tokenizer)
+    extra = {}
+    if settings.get("precision", "float32") != "float32":
+        pretrainer, extra = bfloat16_copy(pretrainer, tokenizer, settings["precision"])
+    buckets = LengthBuckets(
+        args.sequence_length, settings.get("widths"), settings.get("group_by_length", True),
+        settings.get("jit_compile", False),
+    )
     with tempfile.TemporaryDirectory() as folder:
-        export_discriminator(pretrainer, f"{folder}/electra/1", vocabulary, args.sequence_length)
+        export_discriminator(pretrainer, f"{folder}/electra/1", vocabulary, args.sequence_length,
+                             length_buckets=buckets)
         serve = tf.saved_model.load(f"{folder}/electra/1").signatures["serving_default"]
-        texts = sample_texts(512)
-        return measure(lambda batch: serve(text=tf.constant(batch))["replaced_probability"].numpy(), texts, args)
+        results = measure(lambda batch: serve(text=tf.constant(batch))["replaced_probability"].numpy(), args)
+    return {**results, **extra}
 
 
-def run_hf_pytorch(args):
+def bfloat16_copy(pretrainer, tokenizer, precision):
+    """The pretrainer in `precision` with the same weights, and how far its logits move on real text."""
+    import keras
+    import numpy as np
+
+    from electra_keras.export.text_encoding import ServingTextEncoder
+    from electra_keras.pretraining.trainer import build_pretrainer
+
+    copy = build_pretrainer(small_config(precision), tokenizer)
+    copy.set_weights(pretrainer.get_weights())
+    inputs = ServingTextEncoder(tokenizer.vocabulary, 128).encode(held_out_texts()[:64])
+
+    def logits(model):
+        outputs = model.discriminator(inputs, training=False)
+        return keras.ops.convert_to_numpy(keras.ops.cast(model.discriminator_head(outputs["sequence_output"]),
+                                                         "float32"))
+
+    mask = keras.ops.convert_to_numpy(inputs["padding_mask"]) > 0
+    difference = np.abs(logits(copy) - logits(pretrainer))[mask]
+    return copy, {"max_logit_difference": float(difference.max()), "mean_logit_difference": float(difference.mean())}
+
+
+def run_hf_pytorch(settings, args):
     import torch
     import transformers
 
     from electra_keras import data
-    from electra_keras.config import ElectraConfig
 
-    torch.set_num_threads(os.cpu_count())
-    m = ElectraConfig.from_yaml(ROOT / "configs" / "small.yaml").model
+    torch.set_num_threads(settings["threads"])
+    torch.manual_seed(0)
+    m = small_config().model
     tokenizer = transformers.BertTokenizerFast(
         vocab_file=str(data.DEFAULT_VOCABULARY), do_lower_case=False, strip_accents=False
     )
@@ -95,40 +196,61 @@ def run_hf_pytorch(args):
             intermediate_size=m.intermediate_size, hidden_act="gelu_new",
         )
     ).eval()
+    padding = "max_length" if settings["workload"] == "padded128" else "longest"
 
     def call(batch):
-        encoded = tokenizer(batch, padding="max_length", truncation=True,
-                            max_length=args.sequence_length, return_tensors="pt")
+        encoded = tokenizer(batch, padding=padding, truncation=True, max_length=args.sequence_length,
+                            return_tensors="pt")
         with torch.inference_mode():
             logits = model(**encoded).logits
         return torch.sigmoid(logits).numpy()
 
-    return measure(call, sample_texts(512), args)
+    return measure(call, args)
 
 
-def measure(call, texts, args):
-    results = {}
-    for batch_size in (1, 32):
-        time_requests(call, texts, batch_size, 5)  # warm up
-        requests = args.requests if batch_size == 1 else max(10, args.requests // 8)
-        latencies = time_requests(call, texts, batch_size, requests)
-        latencies.sort()
-        results[str(batch_size)] = {
-            "p50_ms": 1000 * statistics.median(latencies),
-            "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
-            "texts_per_second": batch_size * len(latencies) / sum(latencies),
-        }
-    return results
+RUNNERS = {"savedmodel": run_savedmodel, "hf_pytorch": run_hf_pytorch}
 
 
-IMPLEMENTATIONS = {"savedmodel": run_savedmodel, "hf_pytorch": run_hf_pytorch}
+def best_rows(results):
+    """Per implementation and batch size, the round with the best p50 (noise only slows a round down)."""
+    rows = []
+    for name, rounds in results.items():
+        for batch_size in BATCH_SIZES:
+            best = min((r[str(batch_size)] for r in rounds), key=lambda r: r["p50_ms"])
+            extra = {k: v for k, v in rounds[0].items() if not k.isdigit()}
+            rows.append({"implementation": name, "workload": IMPLEMENTATIONS[name]["workload"],
+                         "batch_size": batch_size, **best, **extra})
+    return rows
+
+
+def comparisons(rows):
+    """The default export (and the fixed-length one) against the best PyTorch thread setting."""
+    by_key = {(r["implementation"], r["batch_size"]): r for r in rows}
+    lines = []
+    for ours, workload in (("savedmodel", "realistic"), ("savedmodel_fixed128", "padded128")):
+        for batch_size in BATCH_SIZES:
+            theirs = [r for r in rows if r["implementation"].startswith("hf_pytorch")
+                      and r["workload"] == workload and r["batch_size"] == batch_size]
+            if (ours, batch_size) not in by_key or not theirs:
+                continue
+            mine = by_key[(ours, batch_size)]
+            fastest = min(theirs, key=lambda r: r["p50_ms"])
+            busiest = max(theirs, key=lambda r: r["texts_per_second"])
+            lines.append({
+                "workload": workload, "batch_size": batch_size, "ours": ours,
+                "p50_ratio": mine["p50_ms"] / fastest["p50_ms"], "reference_p50": fastest["implementation"],
+                "throughput_ratio": mine["texts_per_second"] / busiest["texts_per_second"],
+                "reference_throughput": busiest["implementation"],
+            })
+    return lines
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=200, help="requests at batch 1 (batch 32: 1/8)")
+    parser.add_argument("--requests", type=int, default=200, help="requests at batch 1 (batch B: 2/B as many)")
     parser.add_argument("--sequence-length", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--only", nargs="+", choices=list(IMPLEMENTATIONS), help="run these implementations only")
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "serving_latency.json"))
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     return parser.parse_args()
@@ -137,23 +259,26 @@ def parse_args():
 def main():
     args = parse_args()
     if args.worker:
-        print(json.dumps(IMPLEMENTATIONS[args.worker](args)))
+        settings = IMPLEMENTATIONS[args.worker]
+        print(json.dumps(RUNNERS[settings["kind"]](settings, args)))
         return
-    results = harness.run_workers(__file__, list(IMPLEMENTATIONS), args.rounds)
-    rows = []
-    for name, rounds in results.items():
-        for batch_size in ("1", "32"):
-            # The round with the best median, as noise only slows a round down.
-            best = min((r[batch_size] for r in rounds), key=lambda r: r["p50_ms"])
-            rows.append({"implementation": name, "batch_size": int(batch_size), **best})
-    print(f"small discriminator, sequence {args.sequence_length}, cpus={os.cpu_count()}, rounds={args.rounds}")
-    print(f"{'implementation':<14}{'batch':>6}{'p50 ms':>10}{'p99 ms':>10}{'texts/s':>10}")
+    results = harness.run_workers(__file__, args.only or list(IMPLEMENTATIONS), args.rounds)
+    rows = best_rows(results)
+    print(f"small discriminator, up to {args.sequence_length} tokens, cpus={CPUS}, rounds={args.rounds}")
+    print(f"{'implementation':<28}{'workload':<11}{'batch':>6}{'p50 ms':>9}{'p99 ms':>9}{'texts/s':>9}")
     for row in rows:
-        print(
-            f"{row['implementation']:<14}{row['batch_size']:>6}{row['p50_ms']:>10.1f}"
-            f"{row['p99_ms']:>10.1f}{row['texts_per_second']:>10.1f}"
-        )
-    harness.write_json(args.output, {"arguments": vars(args), "results": rows, "rounds": results})
+        print(f"{row['implementation']:<28}{row['workload']:<11}{row['batch_size']:>6}{row['p50_ms']:>9.1f}"
+              f"{row['p99_ms']:>9.1f}{row['texts_per_second']:>9.1f}")
+    ratios = comparisons(rows)
+    for line in ratios:
+        print(f"{line['ours']} vs {line['reference_p50']} ({line['workload']}, batch {line['batch_size']}): "
+              f"p50 x{line['p50_ratio']:.2f}; texts/s x{line['throughput_ratio']:.2f} "
+              f"(vs {line['reference_throughput']})")
+    for row in rows:
+        if "max_logit_difference" in row and row["batch_size"] == 1:
+            print(f"{row['implementation']}: logits within {row['max_logit_difference']:.4f} of float32 "
+                  f"(mean {row['mean_logit_difference']:.4f})")
+    harness.write_json(args.output, {"arguments": vars(args), "results": rows, "ratios": ratios, "rounds": results})
 
 
 if __name__ == "__main__":
