@@ -14,8 +14,8 @@ Examples:
     ```
 `describe` prints the signatures as JSON (what `saved_model_cli show` reports);
 `ops` lists the graph's op types, any that neither TensorFlow core nor
-tensorflow-text registers, and how many calls XLA must compile; `run` feeds a JSON object of input name to nested
-lists (strings as UTF-8, or `{"b64": ...}` for raw bytes) and writes the
+tensorflow-text registers, and how many calls XLA must compile; `run` feeds
+a JSON object of input name to nested lists (strings as UTF-8, or `{"b64": ...}` for raw bytes) and writes the
 outputs to an `.npz` file. A request the model rejects exits with code 3 and
 the error, as the server would answer it.
 """
@@ -60,22 +60,22 @@ def list_ops(export_dir):
 
     _, meta_graph = describe(export_dir)
     graph = meta_graph.graph_def
-    ops = {node.op for node in graph.node}
-    for function in graph.library.function:
-        ops.update(node.op for node in function.node_def)
+    nodes = [*graph.node, *(node for function in graph.library.function for node in function.node_def)]
+    ops = {node.op for node in nodes}
     functions = {f.signature.name for f in graph.library.function}
     ops -= functions
     core = {op for op in ops if op_def_registry.get(op) is not None}
     import tensorflow_text  # noqa: F401  (registers its ops)
 
     text_ops = {op for op in ops - core if op_def_registry.get(op) is not None}
-    nodes = [*graph.node, *(node for function in graph.library.function for node in function.node_def)]
     return {
         "ops": sorted(ops),
         "tensorflow_text_ops": sorted(text_ops),
         "unknown": sorted(ops - core - text_ops),
         # Calls compiled with XLA: the model server needs --xla_cpu_compilation_enabled=true.
-        "xla_compiled_calls": sum(1 for node in nodes if "_XlaMustCompile" in node.attr and node.attr["_XlaMustCompile"].b),
+        "xla_compiled_calls": sum(
+            1 for node in nodes if "_XlaMustCompile" in node.attr and node.attr["_XlaMustCompile"].b
+        ),
     }
 
 

@@ -22,7 +22,6 @@ from electra_keras.export.length_buckets import LengthBuckets
 from electra_keras.export.savedmodel import DEFAULT_WARMUP_TEXTS
 from electra_keras.export.savedmodel import write_saved_model
 from electra_keras.export.text_encoding import ServingTextEncoder
-from electra_keras.export.text_encoding import one_token_word
 
 
 class ClassifierServingModule(tf.Module):
@@ -161,5 +160,5 @@ def export_classifier(classifier, export_dir, vocabulary, sequence_length, label
     module.logits(tf.constant(["built"]), tf.constant(["too"]))  # builds tokenizer and packer
     texts = list(warmup_texts or DEFAULT_WARMUP_TEXTS)
     warmup = {"text": texts, "text_pair": texts} if pair else {"text": texts}
-    shapes = module.length_buckets.warmup_requests(one_token_word(module.text_encoder.vocabulary), list(warmup))
+    shapes = module.length_buckets.warmup_requests(module.text_encoder.vocabulary, list(warmup))
     return write_saved_model(export_dir, module.resources, module.signatures(), warmup, shapes)

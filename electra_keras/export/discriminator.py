@@ -25,7 +25,6 @@ import tensorflow as tf
 from electra_keras.export.length_buckets import LengthBuckets
 from electra_keras.export.savedmodel import write_saved_model
 from electra_keras.export.text_encoding import ServingTextEncoder
-from electra_keras.export.text_encoding import one_token_word
 
 TEXT_SIGNATURES = ("serving_default", "pairs")
 ID_SIGNATURES = ("encode", "rtd")
@@ -149,6 +148,6 @@ def export_discriminator(pretrainer, export_dir, vocabulary, sequence_length, lo
     )
     module.pairs(tf.constant(["built"]), tf.constant(["too"]))  # builds tokenizer and packer
     warmup = {"text": list(warmup_texts)} if warmup_texts else None
-    shapes = module.length_buckets.warmup_requests(one_token_word(module.text_encoder.vocabulary))
+    shapes = module.length_buckets.warmup_requests(module.text_encoder.vocabulary)
     return write_saved_model(export_dir, module.resources, module.signatures(), warmup, shapes)
 

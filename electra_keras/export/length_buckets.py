@@ -13,6 +13,8 @@ padding out of attention, and positions are absolute.
 
 import tensorflow as tf
 
+from electra_keras.export.text_encoding import one_token_word
+
 # Narrower buckets save little: below 16 tokens the encoder's per-layer
 # overhead, not its arithmetic, sets the latency.
 SHORTEST_BUCKET = 16
@@ -104,20 +106,21 @@ class LengthBuckets:
             )
         return length_buckets
 
-    def warmup_requests(self, word, input_names=("text",)):
+    def warmup_requests(self, vocabulary, input_names=("text",)):
         """Requests that meet every bucket width at 1, 2, 4, ... 32 rows, for TF Serving's warmup file.
 
         Args:
-            word: a word the vocabulary holds whole (one token), repeated
-                to make a text of each width.
+            vocabulary: the export's WordPiece tokens; one of its whole
+                words is repeated to make a text of each width.
             input_names: the signature's text inputs; a second one (a pair)
                 gets empty strings.
 
         Example:
         ```python
-        LengthBuckets(64).warmup_requests("the")[0]  # {"text": ["the the ... the"]} (14 words)
+        LengthBuckets(64).warmup_requests(["[PAD]", "the"])[0]  # {"text": ["the the ... the"]} (14 words)
         ```
         """
+        word = one_token_word(vocabulary)
         if word is None:  # a vocabulary with no whole word: the sample texts warm up alone
             return []
         requests = []

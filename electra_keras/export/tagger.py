@@ -31,7 +31,6 @@ from electra_keras.export.savedmodel import DEFAULT_WARMUP_TEXTS
 from electra_keras.export.savedmodel import write_saved_model
 from electra_keras.export.text_encoding import _ROW  # row * _ROW + byte offset: one sorted key over a batch
 from electra_keras.export.text_encoding import char_offsets
-from electra_keras.export.text_encoding import one_token_word
 from electra_keras.export.text_encoding import valid_utf8
 
 _PREFIXES = {OUTSIDE: 0, "B": 1, "I": 2, "E": 3, "S": 4}
@@ -198,7 +197,7 @@ def export_tagger(tagger, export_dir, vocabulary, sequence_length, labels, lower
     )
     module.tag(tf.constant(["built"]))
     endpoints = {"tag": module.tag, "serving_default": module.tag}
-    shapes = module.length_buckets.warmup_requests(one_token_word(module.vocabulary))
+    shapes = module.length_buckets.warmup_requests(module.vocabulary)
     return write_saved_model(
         export_dir, module.resources, endpoints, list(warmup_texts or DEFAULT_WARMUP_TEXTS), shapes
     )

@@ -88,12 +88,12 @@ def test_xla_pads_rows_to_a_power_of_two_and_cuts_them_back():
 
 
 def test_warmup_requests_meet_every_width_at_every_batch_size():
-    requests = LengthBuckets(64).warmup_requests("the")
+    requests = LengthBuckets(64).warmup_requests(["[PAD]", "the"])
     assert len(requests) == 3 * 6
     widths = sorted({len(request["text"][0].split()) + 2 for request in requests})
     assert widths == [16, 32, 64]  # [CLS] words [SEP] fills each bucket exactly
     assert sorted({len(request["text"]) for request in requests}) == [1, 2, 4, 8, 16, 32]
-    pairs = LengthBuckets(64).warmup_requests("the", ("text", "text_pair"))
+    pairs = LengthBuckets(64).warmup_requests(["[PAD]", "the"], ("text", "text_pair"))
     assert {len(request["text"][0].split()) + 3 for request in pairs} == {16, 32, 64}
     assert all(set(request["text_pair"]) == {""} for request in pairs)
 
@@ -102,4 +102,4 @@ def test_one_token_word_skips_special_and_continuation_tokens():
     assert one_token_word(["[PAD]", "[CLS]", "##s", "서울", ".", "the"]) == "the"
     assert one_token_word(["[PAD]", "##s", "서울"]) == "서울"
     assert one_token_word(["[PAD]", "##s"]) is None
-    assert LengthBuckets(64).warmup_requests(None) == []
+    assert LengthBuckets(64).warmup_requests(["[PAD]", "##s"]) == []
