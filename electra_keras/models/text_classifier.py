@@ -2,6 +2,8 @@
 
 import keras
 import keras_hub
+import numpy as np
+import tensorflow as tf
 
 from electra_keras.models.layer_settings import activation_by_name
 from electra_keras.models.layer_settings import truncated_normal
@@ -16,7 +18,10 @@ class ElectraTextClassifier(keras_hub.models.TextClassifier):
     gelu), dropout, Dense(`num_classes`), as Hugging Face's
     `ElectraForSequenceClassification` (ELECTRA's pooler is not pretrained,
     so it is not used). With a preprocessor, `fit`, `evaluate` and `predict`
-    take raw strings (or pairs of them); `save_to_preset` writes a keras-hub
+    take raw strings (or pairs of them); `fit` on in-memory rows shuffles them
+    every epoch, as Keras' `fit` does with arrays (keras-hub's task batches
+    them in the order given, so a file sorted by label trained one class per
+    batch); `save_to_preset` writes a keras-hub
     preset whose backbone `keras_hub.models.ElectraBackbone.from_preset`
     loads, and `from_preset` takes such a preset, from keras-hub or from
     `ElectraPretrainer.save_to_preset`.
@@ -97,6 +102,27 @@ class ElectraTextClassifier(keras_hub.models.TextClassifier):
         if compile_now:
             self.compile()
 
+    def fit(self, x=None, y=None, batch_size=None, sample_weight=None, shuffle=True, validation_split=None,
+            **kwargs):
+        """Keras' `fit`; in-memory rows (strings, arrays, a tuple or dict of
+        them) are shuffled every epoch unless `shuffle=False`, with the seed
+        of `keras.utils.set_random_seed`. A `tf.data.Dataset` or generator is
+        taken as it is."""
+        in_memory = x is not None and not isinstance(x, tf.data.Dataset) and (
+            isinstance(x, (list, tuple, dict)) or hasattr(x, "__array__") or tf.is_tensor(x)
+        )
+        if not (shuffle and in_memory):
+            return super().fit(x, y, batch_size=batch_size, sample_weight=sample_weight, shuffle=shuffle,
+                               validation_split=validation_split, **kwargs)
+        rows = _as_arrays(keras.utils.pack_x_y_sample_weight(x, y, sample_weight))
+        if validation_split:
+            # As Keras does: the last rows, before shuffling, are held out.
+            rows, validation = _split_tail(rows, validation_split)
+            kwargs.setdefault("validation_data", validation)
+        count = len(keras.tree.flatten(rows)[0])
+        dataset = tf.data.Dataset.from_tensor_slices(rows).shuffle(count, reshuffle_each_iteration=True)
+        return super().fit(dataset.batch(batch_size or 32), shuffle=False, **kwargs)
+
     def compile(self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs):
         """keras-hub's defaults (Adam 5e-5, cross-entropy on logits, accuracy);
         a regressor (`num_classes=1`) gets mean squared error, a multi-label
@@ -121,3 +147,22 @@ class ElectraTextClassifier(keras_hub.models.TextClassifier):
             }
         )
         return config
+
+
+def _as_arrays(value):
+    """Lists (of strings, labels) become arrays; tuples and dicts keep their structure."""
+    if isinstance(value, dict):
+        return {key: _as_arrays(item) for key, item in value.items()}
+    if isinstance(value, tuple):
+        return tuple(_as_arrays(item) for item in value)
+    return np.asarray(value) if isinstance(value, list) else value
+
+
+def _split_tail(rows, fraction):
+    """`(head, tail)` of every array in `rows`, the tail the last `fraction` of the rows."""
+    count = len(keras.tree.flatten(rows)[0])
+    cut = count - int(round(count * fraction))
+    if not 0 < cut < count:
+        raise ValueError(f"validation_split={fraction} leaves no training or no validation rows of {count}")
+    return (keras.tree.map_structure(lambda value: value[:cut], rows),
+            keras.tree.map_structure(lambda value: value[cut:], rows))

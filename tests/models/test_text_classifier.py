@@ -94,3 +94,45 @@ def test_the_head_reads_the_first_token_not_the_pooler(head):
     trainable = {v.path for v in classifier.trainable_variables}
     assert not any("pooled_dense" in path for path in trainable)
     assert {"head_dense/kernel", "head_logits/kernel"} <= trainable
+
+
+class LabelRecorder:
+    """The labels of every training batch, in the order `fit` fed them (needs `run_eagerly`)."""
+
+    def __init__(self, model):
+        self.batches = []
+        original = model.train_step
+
+        def recording_step(data):
+            self.batches.append(keras.ops.convert_to_numpy(data[1]).tolist())
+            return original(data)
+
+        model.train_step = recording_step
+
+
+def epoch_orders(shuffle, **fit_kwargs):
+    keras.utils.set_random_seed(0)
+    classifier = ElectraTextClassifier(keras_hub_backbone(), 2, preprocessor=classifier_preprocessor())
+    classifier.compile(optimizer=keras.optimizers.SGD(0.0), run_eagerly=True)
+    # A file sorted by label: without shuffling, every batch holds one class.
+    texts, labels = texts_and_labels(24)
+    order = np.argsort(labels, kind="stable")
+    recorder = LabelRecorder(classifier)
+    classifier.fit([texts[i] for i in order], labels[order], batch_size=8, epochs=2, shuffle=shuffle, verbose=0,
+                   **fit_kwargs)
+    per_epoch = len(recorder.batches) // 2
+    return [sum(recorder.batches[e * per_epoch:(e + 1) * per_epoch], []) for e in range(2)], labels[order].tolist()
+
+
+def test_fit_shuffles_in_memory_rows_every_epoch_as_keras_does():
+    (first, second), sorted_labels = epoch_orders(shuffle=True)
+    assert sorted(first) == sorted(second) == sorted(sorted_labels)
+    assert first != sorted_labels and first != second
+    (first, second), sorted_labels = epoch_orders(shuffle=False)
+    assert first == second == sorted_labels
+
+
+def test_validation_split_holds_out_the_last_rows_before_shuffling():
+    (first, _), sorted_labels = epoch_orders(shuffle=True, validation_split=0.25)
+    # The last quarter of the label-sorted rows (all label 1) is held out.
+    assert len(first) == 18 and sorted(first) == sorted(sorted_labels[:18])
