@@ -1,5 +1,7 @@
 """`ElectraTextClassifier`: a keras-hub `TextClassifier` task on an ELECTRA backbone."""
 
+import math
+
 import keras
 import keras_hub
 import numpy as np
@@ -161,7 +163,7 @@ def _as_arrays(value):
 def _split_tail(rows, fraction):
     """`(head, tail)` of every array in `rows`, the tail the last `fraction` of the rows."""
     count = len(keras.tree.flatten(rows)[0])
-    cut = count - int(round(count * fraction))
+    cut = math.floor(count * (1.0 - fraction))  # Keras' own split point
     if not 0 < cut < count:
         raise ValueError(f"validation_split={fraction} leaves no training or no validation rows of {count}")
     return (keras.tree.map_structure(lambda value: value[:cut], rows),

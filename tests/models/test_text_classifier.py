@@ -121,7 +121,8 @@ def epoch_orders(shuffle, **fit_kwargs):
     classifier.fit([texts[i] for i in order], labels[order], batch_size=8, epochs=2, shuffle=shuffle, verbose=0,
                    **fit_kwargs)
     per_epoch = len(recorder.batches) // 2
-    return [sum(recorder.batches[e * per_epoch:(e + 1) * per_epoch], []) for e in range(2)], labels[order].tolist()
+    epochs = [[label for batch in recorder.batches[e * per_epoch:(e + 1) * per_epoch] for label in batch] for e in range(2)]
+    return epochs, labels[order].tolist()
 
 
 def test_fit_shuffles_in_memory_rows_every_epoch_as_keras_does():
