@@ -5,7 +5,6 @@ import math
 import keras
 import keras_hub
 import numpy as np
-import tensorflow as tf
 
 from electra_keras.models.layer_settings import activation_by_name
 from electra_keras.models.layer_settings import truncated_normal
@@ -110,7 +109,11 @@ class ElectraTextClassifier(keras_hub.models.TextClassifier):
         them) are shuffled every epoch unless `shuffle=False`, with the seed
         of `keras.utils.set_random_seed`. A `tf.data.Dataset` or generator is
         taken as it is."""
-        in_memory = x is not None and not isinstance(x, tf.data.Dataset) and (
+        try:  # Imported here: the package loads without TensorFlow (JAX).
+            import tensorflow as tf
+        except ImportError:
+            tf = None
+        in_memory = tf is not None and x is not None and not isinstance(x, tf.data.Dataset) and (
             isinstance(x, (list, tuple, dict)) or hasattr(x, "__array__") or tf.is_tensor(x)
         )
         if not (shuffle and in_memory):
