@@ -32,6 +32,23 @@ def make_dataset(examples, batch_size, shuffle=True, repeat=True, seed=0):
     return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
+def in_memory_batches(rows, batch_size, shuffle=True, drop_remainder=False):
+    """Rows held in memory (strings, arrays, a tuple or dict of them) as batches,
+    all rows reshuffled every epoch when `shuffle`, as Keras' `fit` does with arrays.
+
+    The order follows `keras.utils.set_random_seed` (TensorFlow's global seed).
+
+    Example:
+    ```python
+    batches = in_memory_batches((texts, labels), batch_size=32)
+    ```
+    """
+    dataset = tf.data.Dataset.from_tensor_slices(rows)
+    if shuffle:
+        dataset = dataset.shuffle(int(dataset.cardinality()), reshuffle_each_iteration=True)
+    return dataset.batch(batch_size, drop_remainder=drop_remainder)
+
+
 def make_tfrecord_dataset(
     data_dir, batch_size, split="train", shuffle=True, repeat=True, seed=0, input_context=None
 ):

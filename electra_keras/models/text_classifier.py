@@ -111,6 +111,8 @@ class ElectraTextClassifier(keras_hub.models.TextClassifier):
         taken as it is."""
         try:  # Imported here: the package loads without TensorFlow (JAX).
             import tensorflow as tf
+
+            from electra_keras.data.tf_pipeline import in_memory_batches
         except ImportError:
             tf = None
         in_memory = tf is not None and x is not None and not isinstance(x, tf.data.Dataset) and (
@@ -124,9 +126,7 @@ class ElectraTextClassifier(keras_hub.models.TextClassifier):
             # As Keras does: the last rows, before shuffling, are held out.
             rows, validation = _split_tail(rows, validation_split)
             kwargs.setdefault("validation_data", validation)
-        count = len(keras.tree.flatten(rows)[0])
-        dataset = tf.data.Dataset.from_tensor_slices(rows).shuffle(count, reshuffle_each_iteration=True)
-        return super().fit(dataset.batch(batch_size or 32), shuffle=False, **kwargs)
+        return super().fit(in_memory_batches(rows, batch_size or 32), shuffle=False, **kwargs)
 
     def compile(self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs):
         """keras-hub's defaults (Adam 5e-5, cross-entropy on logits, accuracy);

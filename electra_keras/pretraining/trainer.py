@@ -306,13 +306,11 @@ class ElectraPretrainer(keras.Model):
                 raise ValueError("a tf.data.Dataset is batched already; do not pass batch_size")
             dataset = x
         else:
-            strings = list(x) if not isinstance(x, tuple) else x
-            dataset = tf.data.Dataset.from_tensor_slices(strings)
-            if shuffle:
-                dataset = dataset.shuffle(len(strings[0]) if isinstance(strings, tuple) else len(strings),
-                                          reshuffle_each_iteration=True)
+            from electra_keras.data.tf_pipeline import in_memory_batches
+
             # Accumulation splits every batch into equal micro-batches.
-            dataset = dataset.batch(batch_size or 32, drop_remainder=self.gradient_accumulation_steps > 1)
+            dataset = in_memory_batches(list(x) if not isinstance(x, tuple) else x, batch_size or 32, shuffle,
+                                        drop_remainder=self.gradient_accumulation_steps > 1)
         return dataset.map(self.preprocessor, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
     # --- Presets --------------------------------------------------------------
