@@ -21,6 +21,7 @@ tf.config.set_logical_device_configuration(
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 HELPERS = ROOT / "tests" / "helpers"
+sys.path.insert(0, str(HELPERS))  # shared test data modules (bert_parity)
 
 # Ids of the small vocabularies the tests build: [PAD] [UNK] [CLS] [SEP] [MASK].
 PAD, UNK, CLS, SEP, MASK = range(5)

@@ -38,11 +38,12 @@ def input_errors():
     from electra_keras.data.squad import SquadDataError
     from electra_keras.data.tokenizer import VocabularyError
     from electra_keras.interop.huggingface import CheckpointFormatError
+    from electra_keras.interop.tokenizer_files import TokenizerFileError
     from electra_keras.pretraining.distribution import StrategyError
     from electra_keras.runs.checkpoints import CheckpointError
     from electra_keras.runs.run_folder import RunFolderError
 
     return (
         ConfigError, CorpusError, LabelledDataError, RecordError, VocabularyError, CheckpointFormatError,
-        StrategyError, CheckpointError, RunFolderError, SquadDataError,
+        StrategyError, CheckpointError, RunFolderError, SquadDataError, TokenizerFileError,
     )

@@ -1,25 +1,18 @@
-"""WordPiece with offsets: the ids keras-hub's `ElectraTokenizer` gives, and where each came from.
+"""WordPiece with offsets: the ids `BertWordPieceTokenizer` gives, and where each came from.
 
 Tagging and question answering map predictions on subwords back to
-characters of the original text, so they need every token's span. keras-hub
-tokenizes in four steps (space out CJK characters, strip accents, split on
-whitespace and punctuation, case-fold, then WordPiece); `OffsetTokenizer`
-splits the original text with the same patterns using tensorflow-text's
-`regex_split_with_offsets` (CJK characters become words of their own either
-way), applies the same folding to each word, and runs WordPiece with
-offsets. The ids are keras-hub's (tested on English, Korean and Chinese);
-the offsets are UTF-8 byte offsets into the original string, exact to the
-subword unless case-folding or accent stripping changes a word's length in
-bytes; then every piece of that word spans the whole word. Every op is in the set the TF Serving model server
+characters of the original text, so they need every token's span.
+`OffsetTokenizer` runs the same BERT tokenization (`bert_text.BertWordPiece`)
+and keeps, for every piece, the UTF-8 bytes of the original text its
+normalised characters came from: exact to the character when normalisation
+drops characters (controls, accents) or rewrites them (case, full-width
+forms stay full-width). Every op is in the set the TF Serving model server
 links, so the same code runs inside exported graphs.
 """
 
 import tensorflow as tf
-import tensorflow_text as tf_text
-from keras_hub.src.tokenizers.word_piece_tokenizer import MAX_BYTES_PER_WORD
-from keras_hub.src.tokenizers.word_piece_tokenizer import PUNCTUATION_AND_CJK_REGEX
-from keras_hub.src.tokenizers.word_piece_tokenizer import WHITESPACE_PUNCTUATION_AND_CJK_REGEX
 
+from electra_keras.data.bert_text import BertWordPiece
 from electra_keras.data.tokenizer import load_vocabulary
 
 
@@ -28,7 +21,8 @@ class OffsetTokenizer(tf.Module):
 
     Args:
         vocabulary: list of tokens, or a `vocab.txt` path.
-        lowercase, strip_accents: as the keras-hub tokenizer of the model.
+        lowercase, strip_accents, tokenize_chinese_chars: as the model's
+            tokenizer (`strip_accents=None`: BERT's default, strip when lowercasing).
 
     Example:
     ```python
@@ -38,51 +32,18 @@ class OffsetTokenizer(tf.Module):
     ```
     """
 
-    def __init__(self, vocabulary, lowercase=False, strip_accents=False):
+    def __init__(self, vocabulary, lowercase=False, strip_accents=None, tokenize_chinese_chars=True):
         super().__init__()
         if not isinstance(vocabulary, (list, tuple)):
             vocabulary = load_vocabulary(vocabulary)
-        self.lowercase = lowercase
-        self.strip_accents = strip_accents
-        self.wordpiece = tf_text.FastWordpieceTokenizer(
-            vocab=list(vocabulary),
-            token_out_type=tf.int32,
-            suffix_indicator="##",
-            max_bytes_per_word=MAX_BYTES_PER_WORD,
-            unknown_token="[UNK]",
-            no_pretokenization=True,
-            support_detokenization=False,
-        )
+        self.wordpiece = BertWordPiece(list(vocabulary), lowercase, strip_accents, tokenize_chinese_chars)
+        self.lowercase = self.wordpiece.lowercase
+        self.strip_accents = self.wordpiece.strip_accents
 
     def __call__(self, texts):
         """`(ids, starts, ends)`: ragged `[batch, tokens]` int32, byte offsets."""
-        words, word_starts, word_ends = tf_text.regex_split_with_offsets(
-            texts, WHITESPACE_PUNCTUATION_AND_CJK_REGEX, PUNCTUATION_AND_CJK_REGEX
-        )
-        if self.strip_accents:
-            words = tf.strings.regex_replace(tf_text.normalize_utf8(words, "NFD"), r"\p{Mn}", "")
-        if self.lowercase:
-            words = tf_text.case_fold_utf8(words)
-        ids, starts, ends = self.wordpiece.tokenize_with_offsets(words)
-        folded_changed = tf.strings.length(words) != tf.cast(word_ends - word_starts, tf.int32)
-        word_starts = tf.cast(tf.expand_dims(word_starts, -1), tf.int64)
-        word_ends = tf.cast(tf.expand_dims(word_ends, -1), tf.int64)
-        starts = tf.minimum(tf.cast(starts, tf.int64) + word_starts, word_ends)
-        ends = tf.minimum(tf.cast(ends, tf.int64) + word_starts, word_ends)
-        # Offsets inside a word that folding resized ("Beyoncé" -> "beyonce",
-        # "２０" -> "20") count bytes of the folded word and can fall inside a
-        # character of the original: every piece of such a word spans the word.
-        piece_word = ends.values.value_rowids()
-        changed = tf.gather(folded_changed.flat_values, piece_word)
-        starts = starts.with_flat_values(tf.where(
-            changed, tf.gather(tf.reshape(word_starts.flat_values, [-1]), piece_word), starts.flat_values))
-        ends = ends.with_flat_values(tf.where(
-            changed, tf.gather(tf.reshape(word_ends.flat_values, [-1]), piece_word), ends.flat_values))
-        return (
-            ids.merge_dims(-2, -1),
-            tf.cast(starts.merge_dims(-2, -1), tf.int32),
-            tf.cast(ends.merge_dims(-2, -1), tf.int32),
-        )
+        ids, starts, ends = self.wordpiece.tokenize_with_offsets(texts)
+        return ids, tf.cast(starts, tf.int32), tf.cast(ends, tf.int32)
 
 
 def byte_to_char_offsets(text):

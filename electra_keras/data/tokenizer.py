@@ -1,13 +1,18 @@
-"""WordPiece vocabularies and the tokenizer, on keras-hub and tensorflow-text.
+"""WordPiece vocabularies and the tokenizer: BERT's tokenization inside a keras-hub tokenizer.
 
-Casing and accents are kept unless asked otherwise, and no normalisation
-decomposes Hangul syllables into jamo, so Korean (KoELECTRA's vocab.txt, or
-one built here) round-trips.
+`BertWordPieceTokenizer` is a `keras_hub.models.ElectraTokenizer` (presets,
+preprocessors, `tf.data`, SavedModels) whose splitting and normalisation are
+BERT's (`electra_keras.data.bert_text`), so a published checkpoint gets the
+ids it was pretrained with. Casing and accents are kept unless asked
+otherwise, and no normalisation decomposes Hangul syllables into jamo, so
+Korean (KoELECTRA's vocab.txt, or one built here) round-trips.
 """
 
 import pathlib
 
+import keras
 import keras_hub
+from keras_hub.src.utils.tensor_utils import preprocessing_function
 
 from electra_keras.files import atomic_path
 
@@ -69,15 +74,20 @@ def save_vocabulary(vocabulary, path):
         temporary.write_text("\n".join(vocabulary) + "\n", encoding="utf-8")
 
 
-def build_vocabulary(lines, vocabulary_size, lowercase=False, strip_accents=False, trainer="keras_hub"):
-    """Learns a cased (by default) WordPiece vocabulary.
+def build_vocabulary(lines, vocabulary_size, lowercase=False, strip_accents=None, trainer="keras_hub"):
+    """Learns a cased (by default) WordPiece vocabulary from text split BERT's way.
+
+    Words are what `BertWordPieceTokenizer` splits (BERT's cleaning, spaces,
+    punctuation and CJK characters), so every word the tokenizer sees was
+    counted the same way.
 
     Args:
         lines: an iterable of strings (or, for `trainer="keras_hub"`, a
             `tf.data.Dataset` of strings).
         vocabulary_size: int, the maximum number of tokens.
-        lowercase: bool, case-fold before learning.
-        strip_accents: bool, drop accent marks before learning.
+        lowercase: bool, lower-case (Unicode, as BERT) before learning.
+        strip_accents: bool, drop accent marks before learning (`None`:
+            BERT's default, strip when lowercasing).
         trainer: "keras_hub" (`compute_word_piece_vocabulary`, tensorflow-
             text's learner: reproducible, about 50 s for the bundled 1.2M
             tokens on 2 cores) or "tokenizers" (Hugging Face's Rust WordPiece
@@ -99,14 +109,15 @@ def build_vocabulary(lines, vocabulary_size, lowercase=False, strip_accents=Fals
         raise ValueError(f"trainer must be 'tokenizers' or 'keras_hub', got {trainer!r}")
     import tensorflow as tf  # only the keras-hub learner runs on tf.data
 
+    from electra_keras.data.bert_text import split_words
+
     if not isinstance(lines, tf.data.Dataset):
         lines = tf.data.Dataset.from_tensor_slices(tf.constant(list(lines), dtype=tf.string))
+    words = lines.batch(1024).map(lambda batch: split_words(batch, lowercase, strip_accents)["words"])
     return keras_hub.tokenizers.compute_word_piece_vocabulary(
-        lines.batch(1024),
+        words,
         vocabulary_size=vocabulary_size,
-        lowercase=lowercase,
-        strip_accents=strip_accents,
-        split_on_cjk=True,
+        split=False,  # already split BERT's way
         reserved_tokens=list(SPECIAL_TOKENS),
     )
 
@@ -114,9 +125,8 @@ def build_vocabulary(lines, vocabulary_size, lowercase=False, strip_accents=Fals
 def _build_with_tokenizers(lines, vocabulary_size, lowercase, strip_accents):
     import tokenizers
 
-    # BERT-style splitting on whitespace and punctuation, CJK ideographs
-    # apart, like keras-hub's WordPiece pretokenization; no NFD, so Hangul
-    # syllables stay composed.
+    # BERT's own normaliser and splitting (the tokenizer's); NFD only when
+    # stripping accents, so Hangul syllables stay composed otherwise.
     tokenizer = tokenizers.Tokenizer(tokenizers.models.WordPiece(unk_token="[UNK]"))
     tokenizer.normalizer = tokenizers.normalizers.BertNormalizer(
         clean_text=True, handle_chinese_chars=True, strip_accents=strip_accents, lowercase=lowercase
@@ -133,8 +143,98 @@ def _build_with_tokenizers(lines, vocabulary_size, lowercase, strip_accents):
     return [token for token, _ in vocabulary]
 
 
-def make_tokenizer(vocabulary, lowercase=False, strip_accents=False):
-    """A `keras_hub.models.ElectraTokenizer` over a vocabulary list or file.
+@keras.saving.register_keras_serializable(package="electra_keras")
+class BertWordPieceTokenizer(keras_hub.models.ElectraTokenizer):
+    """keras-hub's `ElectraTokenizer` with BERT's exact splitting and normalisation.
+
+    Gives transformers' `BertTokenizer` ids (see `electra_keras.data.bert_text`
+    for the steps and `docs/interop.md` for what is matched), in eager calls,
+    in `tf.data` and in exported graphs alike. Text typed by a user that
+    looks like a special token (`"[SEP]"`) is split as ordinary text.
+
+    Args:
+        vocabulary: list of tokens, or a `vocab.txt` path.
+        lowercase: bool, Unicode lower-casing (not NFKC case folding).
+        strip_accents: bool, or `None` for BERT's default (strip when lowercasing).
+        tokenize_chinese_chars: bool, CJK ideographs become words of their own.
+        max_chars_per_word: a longer word (in characters) is `[UNK]`.
+
+    Example:
+    ```python
+    tokenizer = BertWordPieceTokenizer("vocab.txt", lowercase=True)
+    tokenizer(["价格：￥１２３．４５元", "Beyoncé"])
+    ```
+    """
+
+    def __init__(self, vocabulary=None, lowercase=False, strip_accents=None, tokenize_chinese_chars=True,
+                 max_chars_per_word=100, **kwargs):
+        from electra_keras.data.bert_text import resolve_strip_accents
+
+        if kwargs.get("special_tokens_in_strings"):
+            raise ValueError("BertWordPieceTokenizer splits typed special-token text as ordinary text, "
+                             "as BERT's basic tokenizer does; special_tokens_in_strings=True is not supported")
+        self._bert_settings = {
+            "lowercase": bool(lowercase),
+            "strip_accents": resolve_strip_accents(strip_accents, lowercase),
+            "tokenize_chinese_chars": bool(tokenize_chinese_chars),
+            "max_chars_per_word": int(max_chars_per_word),
+        }
+        super().__init__(
+            vocabulary=vocabulary,
+            lowercase=bool(lowercase),
+            strip_accents=self._bert_settings["strip_accents"],
+            split_on_cjk=bool(tokenize_chinese_chars),
+            **kwargs,
+        )
+        self.tokenize_chinese_chars = bool(tokenize_chinese_chars)
+        self.max_chars_per_word = int(max_chars_per_word)
+
+    def _set_vocabulary_tf(self):
+        from electra_keras.data.bert_text import BertWordPiece
+
+        self._bert_wordpiece = BertWordPiece(
+            self.vocabulary,
+            unknown_token=self.oov_token,
+            token_out_type=self.compute_dtype,
+            **self._bert_settings,
+        )
+        self._fast_word_piece = self._bert_wordpiece.fast_wordpiece
+
+    def _use_tf_workflow(self):
+        # BERT's normalisation exists here only as TensorFlow ops: one code path everywhere.
+        return True
+
+    @preprocessing_function
+    def _tokenize_tf(self, inputs):
+        import tensorflow as tf
+
+        self._maybe_initialized_tf()
+        inputs = tf.convert_to_tensor(inputs, dtype=tf.string)
+        unbatched = inputs.shape.rank == 0
+        tokens = self._bert_wordpiece.tokenize(tf.reshape(inputs, [-1]))
+        # Back to the input's outer shape: [batch, k, ...] strings give [batch, k, ..., tokens].
+        for size in reversed(inputs.shape[1:]):
+            tokens = tf.RaggedTensor.from_uniform_row_length(tokens, size)
+        if self.sequence_length:
+            output_shape = tokens.shape.as_list()
+            output_shape[-1] = self.sequence_length
+            tokens = tokens.to_tensor(shape=output_shape)
+        if unbatched:
+            tokens = tf.squeeze(tokens, 0)
+            tf.ensure_shape(tokens, shape=[self.sequence_length])
+        return tokens
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "tokenize_chinese_chars": self.tokenize_chinese_chars,
+            "max_chars_per_word": self.max_chars_per_word,
+        })
+        return config
+
+
+def make_tokenizer(vocabulary, lowercase=False, strip_accents=None, tokenize_chinese_chars=True):
+    """A `BertWordPieceTokenizer` (a keras-hub `ElectraTokenizer`) over a vocabulary list or file.
 
     Example:
     ```python
@@ -144,10 +244,11 @@ def make_tokenizer(vocabulary, lowercase=False, strip_accents=False):
     """
     if isinstance(vocabulary, (str, pathlib.Path)):
         vocabulary = load_vocabulary(vocabulary)
-    return keras_hub.models.ElectraTokenizer(
+    return BertWordPieceTokenizer(
         vocabulary=list(vocabulary),
         lowercase=lowercase,
         strip_accents=strip_accents,
+        tokenize_chinese_chars=tokenize_chinese_chars,
     )
 
 

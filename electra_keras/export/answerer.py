@@ -36,7 +36,7 @@ class AnswererServingModule(tf.Module):
         vocabulary: list of WordPiece tokens, or a `vocab.txt` path.
         sequence_length, max_question_tokens, doc_stride, max_answer_length, n_best: as in training.
         null_threshold: float or None; None never answers "" (SQuAD v1.1).
-        lowercase, strip_accents: bool, as in training.
+        lowercase, strip_accents, tokenize_chinese_chars: BERT's tokenizer settings, as in training.
 
     Example:
     ```python
@@ -46,7 +46,8 @@ class AnswererServingModule(tf.Module):
     """
 
     def __init__(self, reader, vocabulary, sequence_length, max_question_tokens=64, doc_stride=128,
-                 max_answer_length=30, null_threshold=None, lowercase=False, strip_accents=False, n_best=20):
+                 max_answer_length=30, null_threshold=None, lowercase=False, strip_accents=None, n_best=20,
+                 tokenize_chinese_chars=True):
         super().__init__()
         if not isinstance(vocabulary, (list, tuple)):
             vocabulary = load_vocabulary(vocabulary)
@@ -60,7 +61,7 @@ class AnswererServingModule(tf.Module):
         self.max_answer_length = max_answer_length
         self.n_best = n_best
         self.null_threshold = float("inf") if null_threshold is None else float(null_threshold)
-        self.tokenizer = OffsetTokenizer(vocabulary, lowercase, strip_accents)
+        self.tokenizer = OffsetTokenizer(vocabulary, lowercase, strip_accents, tokenize_chinese_chars)
         index = {token: i for i, token in enumerate(vocabulary)}
         self.cls_id, self.sep_id, self.pad_id = index["[CLS]"], index["[SEP]"], index["[PAD]"]
         strings = tf.TensorSpec([None], tf.string)
@@ -161,8 +162,8 @@ class AnswererServingModule(tf.Module):
 
 
 def export_answerer(reader, export_dir, vocabulary, sequence_length, max_question_tokens=64, doc_stride=128,
-                    max_answer_length=30, null_threshold=None, lowercase=False, strip_accents=False,
-                    warmup_pairs=None, n_best=20):
+                    max_answer_length=30, null_threshold=None, lowercase=False, strip_accents=None,
+                    warmup_pairs=None, n_best=20, tokenize_chinese_chars=True):
     """Writes a fine-tuned question answerer as a SavedModel with the `answer` signature, atomically.
 
     Example:
@@ -173,7 +174,8 @@ def export_answerer(reader, export_dir, vocabulary, sequence_length, max_questio
     ```
     """
     module = AnswererServingModule(reader, vocabulary, sequence_length, max_question_tokens, doc_stride,
-                                   max_answer_length, null_threshold, lowercase, strip_accents, n_best)
+                                   max_answer_length, null_threshold, lowercase, strip_accents, n_best,
+                                   tokenize_chinese_chars)
     module.answer(tf.constant(["built"]), tf.constant(["built too"]))
     pairs = list(warmup_pairs or [("What is detected?", "ELECTRA detects replaced tokens."),
                                   ("무엇을 설정합니까?", "대화 상자에서 콘트롤의 속성을 설정할 수 있습니다.")])

@@ -34,7 +34,7 @@ class ClassifierServingModule(tf.Module):
         labels: the class names in logit order; `None` for a regressor
             (`num_classes=1`).
         pair: bool, whether the task reads `text` and `text_pair`.
-        lowercase, strip_accents: bool, as in training.
+        lowercase, strip_accents, tokenize_chinese_chars: BERT's tokenizer settings, as in training.
         length_buckets: a `LengthBuckets`, as in `DiscriminatorServingModule`.
 
     Example:
@@ -45,7 +45,7 @@ class ClassifierServingModule(tf.Module):
     """
 
     def __init__(self, classifier, vocabulary, sequence_length, labels, pair=False,
-                 lowercase=False, strip_accents=False, length_buckets=None):
+                 lowercase=False, strip_accents=None, length_buckets=None, tokenize_chinese_chars=True):
         super().__init__()
         self.length_buckets = LengthBuckets.for_length(length_buckets, sequence_length)
         outputs = classifier.outputs[0].shape[-1]
@@ -59,7 +59,9 @@ class ClassifierServingModule(tf.Module):
         self.multi_label = bool(getattr(classifier, "multi_label", False))
         thresholds = getattr(classifier, "thresholds", None) or [0.5] * outputs
         self.thresholds = tf.constant(thresholds, dtype=tf.float32)
-        self.text_encoder = ServingTextEncoder(vocabulary, sequence_length, lowercase, strip_accents)
+        self.text_encoder = ServingTextEncoder(
+            vocabulary, sequence_length, lowercase, strip_accents, tokenize_chinese_chars
+        )
         text = tf.TensorSpec([None], tf.string, name="text")
         examples = tf.TensorSpec([None], tf.string, name="inputs")
         if pair:
@@ -135,7 +137,8 @@ class ClassifierServingModule(tf.Module):
 
 
 def export_classifier(classifier, export_dir, vocabulary, sequence_length, labels, pair=False,
-                      lowercase=False, strip_accents=False, warmup_texts=None, length_buckets=None):
+                      lowercase=False, strip_accents=None, warmup_texts=None, length_buckets=None,
+                      tokenize_chinese_chars=True):
     """Writes a fine-tuned classifier (or regressor) as a SavedModel, atomically.
 
     Args:
@@ -155,7 +158,8 @@ def export_classifier(classifier, export_dir, vocabulary, sequence_length, label
     ```
     """
     module = ClassifierServingModule(
-        classifier, vocabulary, sequence_length, labels, pair, lowercase, strip_accents, length_buckets
+        classifier, vocabulary, sequence_length, labels, pair, lowercase, strip_accents, length_buckets,
+        tokenize_chinese_chars,
     )
     module.logits(tf.constant(["built"]), tf.constant(["too"]))  # builds tokenizer and packer
     texts = list(warmup_texts or DEFAULT_WARMUP_TEXTS)

@@ -38,7 +38,7 @@ class DiscriminatorServingModule(tf.Module):
             discriminator head are kept).
         vocabulary: list of WordPiece tokens, or a `vocab.txt` path.
         sequence_length: int, the length texts are truncated to.
-        lowercase, strip_accents: bool, as in training.
+        lowercase, strip_accents, tokenize_chinese_chars: BERT's tokenizer settings, as in training.
         length_buckets: a `LengthBuckets`, the widths the model runs at
             (default 16, 32, 64, ... up to `sequence_length`, each text at
             its own bucket's width).
@@ -50,13 +50,15 @@ class DiscriminatorServingModule(tf.Module):
     ```
     """
 
-    def __init__(self, pretrainer, vocabulary, sequence_length, lowercase=False, strip_accents=False,
-                 length_buckets=None):
+    def __init__(self, pretrainer, vocabulary, sequence_length, lowercase=False, strip_accents=None,
+                 length_buckets=None, tokenize_chinese_chars=True):
         super().__init__()
         self.length_buckets = LengthBuckets.for_length(length_buckets, sequence_length)
         self.discriminator = pretrainer.discriminator
         self.discriminator_head = pretrainer.discriminator_head
-        self.text_encoder = ServingTextEncoder(vocabulary, sequence_length, lowercase, strip_accents)
+        self.text_encoder = ServingTextEncoder(
+            vocabulary, sequence_length, lowercase, strip_accents, tokenize_chinese_chars
+        )
         self.token_strings = tf.constant(self.text_encoder.vocabulary, dtype=tf.string)
         text = tf.TensorSpec([None], tf.string, name="text")
         ids = [tf.TensorSpec([None, None], tf.int32, name=n) for n in ("token_ids", "segment_ids", "padding_mask")]
@@ -126,7 +128,7 @@ class DiscriminatorServingModule(tf.Module):
 
 
 def export_discriminator(pretrainer, export_dir, vocabulary, sequence_length, lowercase=False,
-                         strip_accents=False, warmup_texts=None, length_buckets=None):
+                         strip_accents=None, warmup_texts=None, length_buckets=None, tokenize_chinese_chars=True):
     """Writes the discriminator as a SavedModel at `export_dir`, atomically.
 
     Use TF Serving's layout, `BASE/NAME/VERSION`. With `warmup_texts`,
@@ -144,7 +146,7 @@ def export_discriminator(pretrainer, export_dir, vocabulary, sequence_length, lo
     ```
     """
     module = DiscriminatorServingModule(
-        pretrainer, vocabulary, sequence_length, lowercase, strip_accents, length_buckets
+        pretrainer, vocabulary, sequence_length, lowercase, strip_accents, length_buckets, tokenize_chinese_chars
     )
     module.pairs(tf.constant(["built"]), tf.constant(["too"]))  # builds tokenizer and packer
     warmup = {"text": list(warmup_texts)} if warmup_texts else None

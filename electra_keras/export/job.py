@@ -54,12 +54,12 @@ def export_pretrained(paths, base, format="savedmodel", name="electra", version=
     if format == "huggingface":
         from electra_keras.interop.huggingface import save_huggingface
 
-        return save_huggingface(pretrainer, source.vocabulary, base, lowercase=source.lowercase)
+        return save_huggingface(pretrainer, source.vocabulary, base, **source.tokenizer_kwargs())
     if format == "keras-hub":
         from electra_keras.interop.keras_hub_presets import save_keras_hub_preset
 
         return save_keras_hub_preset(
-            pretrainer, source.vocabulary, base, lowercase=source.lowercase, sequence_length=source.sequence_length
+            pretrainer, source.vocabulary, base, sequence_length=source.sequence_length, **source.tokenizer_kwargs()
         )
     length = sequence_length or source.sequence_length or DEFAULT_SEQUENCE_LENGTH
     length = min(length, source.model_config.max_position_embeddings)
@@ -69,8 +69,7 @@ def export_pretrained(paths, base, format="savedmodel", name="electra", version=
         model_dir / str(version or next_version(model_dir)),
         vocabulary=source.vocabulary,
         sequence_length=length,
-        lowercase=source.lowercase,
-        strip_accents=source.strip_accents,
         warmup_texts=DEFAULT_WARMUP_TEXTS,
+        **source.tokenizer_kwargs(),
         length_buckets=LengthBuckets(length, **(length_buckets or {})),
     )

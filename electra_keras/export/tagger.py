@@ -38,6 +38,7 @@ _PREFIXES = {OUTSIDE: 0, "B": 1, "I": 2, "E": 3, "S": 4}
 # does for CoNLL files; keras-hub's tokenizer splits on ASCII whitespace only, so they become
 # ASCII spaces of the same byte length before tokenizing, and offsets stay those of the text.
 _SPACES_BY_BYTES = (
+    (r"\x00", "\x01"),  # the split below stops at a NUL; BERT drops both
     (r"[\x{85}\x{a0}]", "  "),
     (r"[\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]", "   "),
 )
@@ -52,7 +53,7 @@ class TaggerServingModule(tf.Module):
         vocabulary: list of WordPiece tokens, or a `vocab.txt` path.
         sequence_length: int.
         labels: tag names in logit order (`O`, `B-PER`, ...).
-        lowercase, strip_accents: bool, as in training.
+        lowercase, strip_accents, tokenize_chinese_chars: BERT's tokenizer settings, as in training.
         length_buckets: a `LengthBuckets`, as in `DiscriminatorServingModule`.
 
     Example:
@@ -62,8 +63,8 @@ class TaggerServingModule(tf.Module):
     ```
     """
 
-    def __init__(self, tagger, vocabulary, sequence_length, labels, lowercase=False, strip_accents=False,
-                 length_buckets=None):
+    def __init__(self, tagger, vocabulary, sequence_length, labels, lowercase=False, strip_accents=None,
+                 length_buckets=None, tokenize_chinese_chars=True):
         super().__init__()
         self.length_buckets = LengthBuckets.for_length(length_buckets, sequence_length)
         if not isinstance(vocabulary, (list, tuple)):
@@ -73,7 +74,7 @@ class TaggerServingModule(tf.Module):
             raise ValueError(f"{len(labels)} labels given for a tagger of {outputs} outputs")
         self.tagger = tagger
         self.sequence_length = sequence_length
-        self.tokenizer = OffsetTokenizer(vocabulary, lowercase, strip_accents)
+        self.tokenizer = OffsetTokenizer(vocabulary, lowercase, strip_accents, tokenize_chinese_chars)
         self.vocabulary = list(vocabulary)
         index = {token: i for i, token in enumerate(vocabulary)}
         self.cls_id, self.sep_id, self.pad_id = index["[CLS]"], index["[SEP]"], index["[PAD]"]
@@ -95,24 +96,24 @@ class TaggerServingModule(tf.Module):
         return (self.tagger,)
 
     def encode(self, text):
-        """Model inputs and each kept subword's byte start, `(inputs, starts)` with ragged `starts`."""
-        ids, starts, _ = self.tokenizer(text)
+        """Model inputs and each kept subword's bytes, `(inputs, starts, ends)` with ragged `starts`, `ends`."""
+        ids, starts, ends = self.tokenizer(text)
         keep = self.sequence_length - 2
-        ids, starts = ids[:, :keep], starts[:, :keep]
+        ids, starts, ends = ids[:, :keep], starts[:, :keep], ends[:, :keep]
         batch = tf.shape(text)[0]
         edge = tf.ones([batch, 1], tf.int32)
         framed = tf.concat([tf.RaggedTensor.from_tensor(edge * self.cls_id), ids,
                             tf.RaggedTensor.from_tensor(edge * self.sep_id)], axis=1)
         token_ids = framed.to_tensor(default_value=self.pad_id, shape=[None, self.sequence_length])
         mask = tf.cast(tf.sequence_mask(framed.row_lengths(), self.sequence_length), tf.int32)
-        return {"token_ids": token_ids, "segment_ids": tf.zeros_like(token_ids), "padding_mask": mask}, starts
+        return {"token_ids": token_ids, "segment_ids": tf.zeros_like(token_ids), "padding_mask": mask}, starts, ends
 
     def _tag(self, text):
         text = valid_utf8(text)
         spaced = text
         for pattern, spaces in _SPACES_BY_BYTES:
             spaced = tf.strings.regex_replace(spaced, pattern, spaces)
-        inputs, starts = self.encode(spaced)
+        inputs, starts, ends = self.encode(spaced)
         per_token, _ = self.length_buckets.run(
             lambda group: ({"probabilities": tf.nn.softmax(tf.cast(self.tagger(group, training=False), tf.float32))},
                            {}),
@@ -126,15 +127,18 @@ class TaggerServingModule(tf.Module):
         token_row = tf.cast(starts.value_rowids(), tf.int64)
 
         # Whitespace words; a subword starts a word when it is the first in it.
-        _, word_starts, word_ends = tf_text.regex_split_with_offsets(spaced, _WHITESPACE)
+        _, word_starts, _ = tf_text.regex_split_with_offsets(spaced, _WHITESPACE)
         word_keys = tf.cast(word_starts.value_rowids(), tf.int64) * _ROW + word_starts.flat_values
         token_keys = token_row * _ROW + tf.cast(starts.flat_values, tf.int64)
         token_word = tf.searchsorted(word_keys, token_keys, side="right", out_type=tf.int64) - 1
         first = token_word != _shifted(token_word, -1)
-        word = tf.boolean_mask(token_word, first)
         word_label, word_score = tf.boolean_mask(label, first), tf.boolean_mask(score, first)
         word_row = tf.boolean_mask(token_row, first)
-        word_start, word_end = tf.gather(word_starts.flat_values, word), tf.gather(word_ends.flat_values, word)
+        # A word spans its subwords' characters: characters BERT drops at its edges (NUL, zero-width) stay out.
+        word_start = tf.cast(tf.boolean_mask(starts.flat_values, first), tf.int64)
+        word_of_token = tf.cumsum(tf.cast(first, tf.int32)) - 1
+        word_end = tf.cast(tf.math.unsorted_segment_max(
+            ends.flat_values, word_of_token, tf.reduce_sum(tf.cast(first, tf.int32))), tf.int64)
 
         # conlleval's chunk rules on each row's word tags (see data/tagging.py).
         prefix, kind = tf.gather(self.prefixes, word_label), tf.gather(self.types, word_label)
@@ -180,8 +184,8 @@ def _shifted(values, first):
     return tf.concat([tf.constant([first], values.dtype), values], axis=0)[:-1]
 
 
-def export_tagger(tagger, export_dir, vocabulary, sequence_length, labels, lowercase=False, strip_accents=False,
-                  warmup_texts=None, length_buckets=None):
+def export_tagger(tagger, export_dir, vocabulary, sequence_length, labels, lowercase=False, strip_accents=None,
+                  warmup_texts=None, length_buckets=None, tokenize_chinese_chars=True):
     """Writes a fine-tuned tagger as a SavedModel with the `tag` signature, atomically.
 
     `length_buckets` (a `LengthBuckets`) sets the widths the model runs at.
@@ -193,7 +197,7 @@ def export_tagger(tagger, export_dir, vocabulary, sequence_length, labels, lower
     ```
     """
     module = TaggerServingModule(
-        tagger, vocabulary, sequence_length, labels, lowercase, strip_accents, length_buckets
+        tagger, vocabulary, sequence_length, labels, lowercase, strip_accents, length_buckets, tokenize_chinese_chars
     )
     module.tag(tf.constant(["built"]))
     endpoints = {"tag": module.tag, "serving_default": module.tag}

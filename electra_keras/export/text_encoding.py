@@ -1,7 +1,7 @@
 """Strings to model inputs inside a serving graph: one builder for every export.
 
-Tokenized with tensorflow-text's WordPiece ops (through keras-hub's
-`ElectraTokenizer`), framed `[CLS] text [SEP]` or `[CLS] text [SEP]
+Tokenized BERT's way (`BertWordPieceTokenizer`: core `tf.strings` ops and
+tensorflow-text's normalisation and WordPiece), framed `[CLS] text [SEP]` or `[CLS] text [SEP]
 text_pair [SEP]` and trimmed to the model's length by keras-hub's
 `MultiSegmentPacker`. Only TensorFlow core ops and the tensorflow-text ops
 the stock TF Serving model server links are used.
@@ -20,7 +20,7 @@ class ServingTextEncoder:
     Args:
         vocabulary: list of WordPiece tokens, or a `vocab.txt` path.
         sequence_length: int, the length texts are trimmed and padded to.
-        lowercase, strip_accents: bool, as in training.
+        lowercase, strip_accents, tokenize_chinese_chars: BERT's tokenizer settings, as in training.
 
     Example:
     ```python
@@ -30,11 +30,11 @@ class ServingTextEncoder:
     ```
     """
 
-    def __init__(self, vocabulary, sequence_length, lowercase=False, strip_accents=False):
+    def __init__(self, vocabulary, sequence_length, lowercase=False, strip_accents=None, tokenize_chinese_chars=True):
         if not isinstance(vocabulary, (list, tuple)):
             vocabulary = load_vocabulary(vocabulary)
         self.vocabulary = list(vocabulary)
-        self.tokenizer = make_tokenizer(self.vocabulary, lowercase, strip_accents)
+        self.tokenizer = make_tokenizer(self.vocabulary, lowercase, strip_accents, tokenize_chinese_chars)
         self.packer = keras_hub.layers.MultiSegmentPacker(
             sequence_length=sequence_length,
             start_value=self.tokenizer.cls_token_id,

@@ -79,7 +79,7 @@ def run_finetuning(init_from, settings, checkpoint=None, verbose=None):
 
     plan = plan_training(source, settings)
     length = plan.sequence_length
-    tokenizer = make_tokenizer(source.vocabulary, source.lowercase, source.strip_accents)
+    tokenizer = make_tokenizer(source.vocabulary, **source.tokenizer_kwargs())
     # Waterfall trimming: the serving export's, so both see the same tokens.
     preprocessor = ElectraTextClassifierPreprocessor(tokenizer, sequence_length=length, truncate="waterfall")
     encoder = source.build_pretrainer(load_weights=not settings.random_init).discriminator
@@ -109,8 +109,7 @@ def run_finetuning(init_from, settings, checkpoint=None, verbose=None):
         classifier.save_to_preset(str(staging))
     export_dir = export_classifier(
         classifier, output / "export" / "classifier" / "1", source.vocabulary, length, labels=labels,
-        pair=settings.pair_field is not None, lowercase=source.lowercase, strip_accents=source.strip_accents,
-        warmup_texts=train[0][:32],
+        pair=settings.pair_field is not None, warmup_texts=train[0][:32], **source.tokenizer_kwargs(),
     )
     summary = run_summary(source, settings, plan, best, export_dir, labels=labels, eval=final,
                           train_rows=len(train_targets), eval_rows=len(eval_targets))

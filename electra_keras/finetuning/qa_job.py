@@ -61,7 +61,7 @@ def run_question_answering(init_from, settings, checkpoint=None, verbose=None):
     plan = plan_training(source, settings)
     length = plan.sequence_length
     question_tokens = min(settings.max_question_tokens, length // 2)
-    tokenizer = make_tokenizer(source.vocabulary, source.lowercase, source.strip_accents)
+    tokenizer = make_tokenizer(source.vocabulary, **source.tokenizer_kwargs())
     train_windows = make_windows(train, tokenizer, length, question_tokens, settings.doc_stride)
     eval_windows = make_windows(held_out, tokenizer, length, question_tokens, settings.doc_stride)
 
@@ -82,7 +82,7 @@ def run_question_answering(init_from, settings, checkpoint=None, verbose=None):
 
     output = pathlib.Path(settings.output)
     output.mkdir(parents=True, exist_ok=True)
-    save_answerer_huggingface(reader, source.vocabulary, output / "huggingface", source.lowercase)
+    save_answerer_huggingface(reader, source.vocabulary, output / "huggingface", **source.tokenizer_kwargs())
     threshold = best.best.get("null_threshold")
     if threshold is None and any(example.is_impossible for example in train):
         threshold = 0.0  # a v2.0 task scored on a dev file without unanswerable questions: no tuning possible
@@ -90,8 +90,9 @@ def run_question_answering(init_from, settings, checkpoint=None, verbose=None):
         threshold = None  # no dev span was ever found: answer whatever scores best
     export_dir = export_answerer(
         reader, output / "export" / "answerer" / "1", source.vocabulary, length, question_tokens,
-        settings.doc_stride, settings.max_answer_length, threshold, source.lowercase, source.strip_accents,
+        settings.doc_stride, settings.max_answer_length, threshold,
         warmup_pairs=[(example.question, example.context) for example in train[:16]], n_best=settings.n_best,
+        **source.tokenizer_kwargs(),
     )
     summary = run_summary(
         source, settings, plan, best, export_dir, exact=best.best["exact"], f1=best.best["f1"], eval=best.best,

@@ -64,7 +64,7 @@ def run_tagging(init_from, settings, checkpoint=None, verbose=None):
 
     plan = plan_training(source, settings)
     length = plan.sequence_length
-    tokenizer = OffsetTokenizer(source.vocabulary, source.lowercase, source.strip_accents)
+    tokenizer = OffsetTokenizer(source.vocabulary, **source.tokenizer_kwargs())
     label_index = {label: i for i, label in enumerate(labels)}
     train_encoded = encode_tagged(tokenizer, train, length, label_index)
     eval_encoded = encode_tagged(tokenizer, held_out, length, label_index)
@@ -88,10 +88,10 @@ def run_tagging(init_from, settings, checkpoint=None, verbose=None):
 
     output = pathlib.Path(settings.output)
     output.mkdir(parents=True, exist_ok=True)
-    save_tagger_huggingface(tagger, source.vocabulary, output / "huggingface", labels, source.lowercase)
+    save_tagger_huggingface(tagger, source.vocabulary, output / "huggingface", labels, **source.tokenizer_kwargs())
     export_dir = export_tagger(
         tagger, output / "export" / "tagger" / "1", source.vocabulary, length, labels,
-        lowercase=source.lowercase, strip_accents=source.strip_accents,
+        **source.tokenizer_kwargs(),
         warmup_texts=[" ".join(sentence.words) for sentence in train[:32]],
     )
     summary = run_summary(

@@ -25,9 +25,13 @@ import pathlib
 import numpy as np
 
 from electra_keras.config import ModelConfig
-from electra_keras.data import tokenizer as tokenization
+from electra_keras.data.bert_text import resolve_strip_accents
 from electra_keras.files import atomic_directory
 from electra_keras.interop.source import Pretrained
+from electra_keras.interop.tokenizer_files import TokenizerFileError
+from electra_keras.interop.tokenizer_files import TokenizerSettings
+from electra_keras.interop.tokenizer_files import read_huggingface_tokenizer
+from electra_keras.interop.tokenizer_files import write_huggingface_tokenizer
 
 GENERATOR_ARCHITECTURE = "ElectraForMaskedLM"
 DISCRIMINATOR_ARCHITECTURE = "ElectraForPreTraining"
@@ -380,13 +384,13 @@ def open_huggingface(*folders):
     model_config = model_config_from_huggingface(
         read_config(generator_folder), read_config(discriminator_folder), source=str(discriminator_folder)
     )
-    vocabulary, lowercase = read_vocabulary(discriminator_folder, model_config.vocabulary_size)
+    vocabulary, settings = read_vocabulary(discriminator_folder, model_config.vocabulary_size)
     return Pretrained(
         kind="huggingface",
         paths=(generator_folder, discriminator_folder),
         model_config=model_config,
         vocabulary=vocabulary,
-        lowercase=lowercase,
+        **settings.source_fields(),
         loader=lambda pretrainer: load_huggingface_weights(pretrainer, generator_folder, discriminator_folder),
     )
 
@@ -423,13 +427,13 @@ def open_huggingface_discriminator(folder, defaults=None):
             f"expected one of {', '.join(ENCODER_ARCHITECTURES)}"
         )
     model_config = model_config_from_discriminator(config, defaults, source=str(folder))
-    vocabulary, lowercase = read_vocabulary(folder, model_config.vocabulary_size)
+    vocabulary, settings = read_vocabulary(folder, model_config.vocabulary_size)
     return Pretrained(
         kind="huggingface",
         paths=(folder,),
         model_config=model_config,
         vocabulary=vocabulary,
-        lowercase=lowercase,
+        **settings.source_fields(),
         loader=lambda pretrainer: assign_discriminator_tensors(pretrainer, read_weights(folder), folder),
         has_generator=False,
     )
@@ -488,21 +492,24 @@ def pretrainer_from_huggingface(*folders, objective_config=None, **pretrainer_kw
 
 
 def read_vocabulary(folder, vocabulary_size):
-    """`(tokens, lowercase)` of a model folder's `vocab.txt` and tokenizer config."""
+    """`(tokens, TokenizerSettings)` of a model folder's `vocab.txt` / `tokenizer.json` and tokenizer config.
+
+    Example:
+    ```python
+    vocabulary, settings = read_vocabulary("koelectra-base-v3-discriminator", 35000)
+    ```
+    """
     folder = pathlib.Path(folder)
-    vocabulary = tokenization.load_vocabulary(folder / "vocab.txt")
+    try:
+        vocabulary, settings = read_huggingface_tokenizer(folder)
+    except TokenizerFileError as error:
+        raise CheckpointFormatError(str(error)) from None
     if len(vocabulary) != vocabulary_size:
+        found_in = folder / ("vocab.txt" if (folder / "vocab.txt").is_file() else "tokenizer.json")
         raise CheckpointFormatError(
-            f"{folder / 'vocab.txt'}: {len(vocabulary)} tokens, but config.json says vocab_size {vocabulary_size}"
+            f"{found_in}: {len(vocabulary)} tokens, but config.json says vocab_size {vocabulary_size}"
         )
-    for token in ("[PAD]", "[CLS]", "[SEP]", "[MASK]"):
-        if token not in vocabulary:
-            raise CheckpointFormatError(f"{folder / 'vocab.txt'}: no {token} token")
-    lowercase = True  # BertTokenizer's default
-    tokenizer_config = folder / "tokenizer_config.json"
-    if tokenizer_config.exists():
-        lowercase = bool(json.loads(tokenizer_config.read_text(encoding="utf-8")).get("do_lower_case", True))
-    return vocabulary, lowercase
+    return vocabulary, settings
 
 
 # --- Export ------------------------------------------------------------------
@@ -545,7 +552,7 @@ def _huggingface_config(pretrainer, part):
     }
 
 
-def save_huggingface(pretrainer, vocabulary, folder, lowercase=False):
+def save_huggingface(pretrainer, vocabulary, folder, lowercase=False, strip_accents=None, tokenize_chinese_chars=True):
     """Writes `folder/generator` and `folder/discriminator` for `transformers`.
 
     Each gets `config.json`, `model.safetensors`, `vocab.txt` and
@@ -576,11 +583,9 @@ def save_huggingface(pretrainer, vocabulary, folder, lowercase=False):
             save_file(tensors, str(target / "model.safetensors"), metadata={"format": "pt"})
             config = _huggingface_config(pretrainer, part)
             (target / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
-            tokenization.save_vocabulary(vocabulary, target / "vocab.txt")
-            (target / "tokenizer_config.json").write_text(
-                json.dumps({"do_lower_case": bool(lowercase), "tokenizer_class": "ElectraTokenizer"}, indent=2),
-                encoding="utf-8",
-            )
+            write_huggingface_tokenizer(
+                target, vocabulary, TokenizerSettings(bool(lowercase), resolve_strip_accents(strip_accents, lowercase),
+                                                      bool(tokenize_chinese_chars)))
     return folder
 
 

@@ -20,9 +20,12 @@ import pathlib
 import numpy as np
 
 from electra_keras.data import tokenizer as tokenization
+from electra_keras.data.bert_text import resolve_strip_accents
 from electra_keras.files import atomic_directory
 from electra_keras.interop import huggingface
 from electra_keras.interop.huggingface import CheckpointFormatError
+from electra_keras.interop.tokenizer_files import TokenizerSettings
+from electra_keras.interop.tokenizer_files import write_huggingface_tokenizer
 from electra_keras.models.encoder import ElectraEncoder
 from electra_keras.models.preprocessors import ElectraTextClassifierPreprocessor
 from electra_keras.models.task_heads import ElectraQuestionAnswerer
@@ -54,7 +57,7 @@ def classifier_from_huggingface(folder, sequence_length=128):
     labels = _labels(config)
     num_labels = len(labels)
     problem_type = config.get("problem_type") or ("regression" if num_labels == 1 else "single_label_classification")
-    tokenizer = tokenization.make_tokenizer(source.vocabulary, source.lowercase)
+    tokenizer = tokenization.make_tokenizer(source.vocabulary, **source.tokenizer_kwargs())
     preprocessor = ElectraTextClassifierPreprocessor(
         tokenizer, sequence_length=min(sequence_length, source.model_config.max_position_embeddings)
     )
@@ -112,7 +115,8 @@ def answerer_from_huggingface(folder):
     return reader, source
 
 
-def save_answerer_huggingface(reader, vocabulary, folder, lowercase=False):
+def save_answerer_huggingface(reader, vocabulary, folder, lowercase=False, strip_accents=None,
+                              tokenize_chinese_chars=True):
     """Writes an `ElectraQuestionAnswerer` as an `ElectraForQuestionAnswering` folder, atomically.
 
     Example:
@@ -123,7 +127,7 @@ def save_answerer_huggingface(reader, vocabulary, folder, lowercase=False):
     layer = reader.get_layer("qa_outputs")
     head = huggingface._linear(layer.kernel, layer.bias, "qa_outputs")
     return _write_task_folder(reader.encoder, head, QUESTION_ANSWERING, ["start", "end"], {}, vocabulary, folder,
-                              lowercase)
+                              _settings(lowercase, strip_accents, tokenize_chinese_chars))
 
 
 def _open_task_folder(folder, architecture):
@@ -155,7 +159,8 @@ def _load_linear(folder, tensors, layer, key):
     layer.set_weights([kernel, bias])
 
 
-def save_classifier_huggingface(classifier, vocabulary, folder, labels=None, lowercase=False):
+def save_classifier_huggingface(classifier, vocabulary, folder, labels=None, lowercase=False, strip_accents=None,
+                                tokenize_chinese_chars=True):
     """Writes an `ElectraTextClassifier` as an `ElectraForSequenceClassification` folder, atomically.
 
     `transformers` loads the folder with
@@ -184,10 +189,12 @@ def save_classifier_huggingface(classifier, vocabulary, folder, labels=None, low
     else:
         problem_type = "single_label_classification"
     config = {"problem_type": problem_type, "classifier_dropout": classifier.dropout}
-    return _write_task_folder(encoder, head, SEQUENCE_CLASSIFICATION, labels, config, vocabulary, folder, lowercase)
+    return _write_task_folder(encoder, head, SEQUENCE_CLASSIFICATION, labels, config, vocabulary, folder,
+                              _settings(lowercase, strip_accents, tokenize_chinese_chars))
 
 
-def save_tagger_huggingface(tagger, vocabulary, folder, labels, lowercase=False):
+def save_tagger_huggingface(tagger, vocabulary, folder, labels, lowercase=False, strip_accents=None,
+                            tokenize_chinese_chars=True):
     """Writes an `ElectraTokenClassifier` as an `ElectraForTokenClassification` folder, atomically.
 
     Example:
@@ -201,10 +208,14 @@ def save_tagger_huggingface(tagger, vocabulary, folder, labels, lowercase=False)
     head = huggingface._linear(logits.kernel, logits.bias, "classifier")
     config = {"classifier_dropout": tagger.dropout}
     return _write_task_folder(tagger.encoder, head, TOKEN_CLASSIFICATION, labels, config, vocabulary, folder,
-                              lowercase)
+                              _settings(lowercase, strip_accents, tokenize_chinese_chars))
 
 
-def _write_task_folder(encoder, head, architecture, labels, extra_config, vocabulary, folder, lowercase):
+def _settings(lowercase, strip_accents, tokenize_chinese_chars):
+    return TokenizerSettings(bool(lowercase), resolve_strip_accents(strip_accents, lowercase), bool(tokenize_chinese_chars))
+
+
+def _write_task_folder(encoder, head, architecture, labels, extra_config, vocabulary, folder, tokenizer_settings):
     """The encoder and a head's `(variable, key, kind)` entries as a Hugging Face task folder."""
     from safetensors.numpy import save_file
 
@@ -229,9 +240,5 @@ def _write_task_folder(encoder, head, architecture, labels, extra_config, vocabu
     with atomic_directory(folder) as staging:
         save_file(tensors, str(staging / "model.safetensors"), metadata={"format": "pt"})
         (staging / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
-        tokenization.save_vocabulary(vocabulary, staging / "vocab.txt")
-        (staging / "tokenizer_config.json").write_text(
-            json.dumps({"do_lower_case": bool(lowercase), "tokenizer_class": "ElectraTokenizer"}, indent=2),
-            encoding="utf-8",
-        )
+        write_huggingface_tokenizer(staging, vocabulary, tokenizer_settings)
     return folder

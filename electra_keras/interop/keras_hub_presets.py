@@ -24,7 +24,8 @@ from electra_keras.pretraining.trainer import ElectraPretrainer
 DEFAULT_SEQUENCE_LENGTH = 128
 
 
-def save_keras_hub_preset(pretrainer, vocabulary, folder, lowercase=False, sequence_length=None):
+def save_keras_hub_preset(pretrainer, vocabulary, folder, lowercase=False, sequence_length=None, strip_accents=None,
+                          tokenize_chinese_chars=True):
     """Writes a pretrainer and its vocabulary as a preset folder, atomically.
 
     Only `hidden_activation: gelu_approximate` converts exactly (keras-hub's
@@ -37,7 +38,9 @@ def save_keras_hub_preset(pretrainer, vocabulary, folder, lowercase=False, seque
     ```
     """
     length = sequence_length or min(DEFAULT_SEQUENCE_LENGTH, pretrainer.model_config.max_position_embeddings)
-    preprocessor = ElectraPretrainingPreprocessor.from_vocabulary(vocabulary, length, lowercase)
+    preprocessor = ElectraPretrainingPreprocessor.from_vocabulary(
+        vocabulary, length, lowercase, strip_accents, tokenize_chinese_chars=tokenize_chinese_chars
+    )
     return presets.save_preset(pretrainer, folder, preprocessor)
 
 
@@ -75,6 +78,8 @@ def open_keras_hub_preset(folder, defaults=None):
         vocabulary=tokenizer.get_vocabulary(),
         lowercase=bool(tokenizer.lowercase),
         strip_accents=bool(tokenizer.strip_accents),
+        # keras-hub's own tokenizer always splits CJK characters apart.
+        tokenize_chinese_chars=bool(getattr(tokenizer, "tokenize_chinese_chars", True)),
         loader=lambda pretrainer: presets.load_preset_weights(pretrainer, folder),
         has_generator=presets.preset_holds_generator(folder),
         objective_config=objective_config,

@@ -21,6 +21,8 @@ from electra_keras.data.tokenizer import load_vocabulary
 from electra_keras.interop.huggingface import CheckpointFormatError
 from electra_keras.interop.huggingface import assign_huggingface_tensors
 from electra_keras.interop.source import Pretrained
+from electra_keras.interop.tokenizer_files import TokenizerSettings
+from electra_keras.interop.tokenizer_files import read_tokenizer_config
 
 _SKIPPED = re.compile(r"(adam_m|adam_v|global_step|beta1_power|beta2_power)$")
 
@@ -132,7 +134,7 @@ def model_config_from_official(tensors, num_heads=None, generator_num_heads=None
     return model
 
 
-def open_official(path, vocabulary=None, lowercase=False, num_heads=None, generator_num_heads=None,
+def open_official(path, vocabulary=None, lowercase=None, num_heads=None, generator_num_heads=None,
                   hidden_activation="gelu_approximate"):
     """The `Pretrained` of an official TF1 checkpoint.
 
@@ -140,7 +142,11 @@ def open_official(path, vocabulary=None, lowercase=False, num_heads=None, genera
         path: a checkpoint prefix (`.../model.ckpt-1000000`) or a folder
             holding a `checkpoint` file.
         vocabulary: a list of tokens; default the folder's `vocab.txt`.
-        lowercase: the casing, which the official code does not record.
+        lowercase: the casing, which an official checkpoint does not record.
+            `None`: a `tokenizer_config.json` beside the checkpoint says
+            (Hugging Face's keys: `do_lower_case`, `strip_accents`,
+            `tokenize_chinese_chars`), else the official code's default,
+            `do_lower_case=True` (lower-cased, accents stripped).
         num_heads, generator_num_heads: attention heads, which shapes cannot
             show (default: the official rule, hidden size // 64).
         hidden_activation: the official code uses the tanh-approximate gelu.
@@ -152,8 +158,14 @@ def open_official(path, vocabulary=None, lowercase=False, num_heads=None, genera
     ```
     """
     path = pathlib.Path(path)
+    folder = path if path.is_dir() else path.parent
+    settings = TokenizerSettings(lowercase=True, strip_accents=True)
+    if lowercase is not None:
+        settings = TokenizerSettings(bool(lowercase), bool(lowercase))
+    elif (folder / "tokenizer_config.json").is_file():
+        settings = read_tokenizer_config(folder / "tokenizer_config.json")
     if vocabulary is None:
-        vocabulary = load_vocabulary((path if path.is_dir() else path.parent) / "vocab.txt")
+        vocabulary = load_vocabulary(folder / "vocab.txt")
     tensors = read_official_checkpoint(path)
     model = model_config_from_official(tensors, num_heads, generator_num_heads, hidden_activation)
     if len(vocabulary) != model.vocabulary_size:
@@ -165,7 +177,7 @@ def open_official(path, vocabulary=None, lowercase=False, num_heads=None, genera
         paths=(path,),
         model_config=model,
         vocabulary=list(vocabulary),
-        lowercase=lowercase,
+        **settings.source_fields(),
         loader=lambda pretrainer: assign_official_tensors(pretrainer, tensors, path),
     )
 

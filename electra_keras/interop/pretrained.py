@@ -35,7 +35,7 @@ EXPECTED = (
 )
 
 
-def open_pretrained(paths, defaults=None, lowercase=False, checkpoint=None):
+def open_pretrained(paths, defaults=None, lowercase=None, checkpoint=None):
     """Detects what `paths` hold and reads their sizes and vocabulary.
 
     Args:
@@ -44,7 +44,8 @@ def open_pretrained(paths, defaults=None, lowercase=False, checkpoint=None):
         defaults: `ModelConfig` whose settings fill what a format does not
             store (the generator size of a keras-hub preset).
         lowercase: the casing of an official checkpoint, which does not
-            record it (Google's English ELECTRA is uncased: True).
+            record it; `None` is the official code's default, uncased (True).
+            Every other format says its own casing.
         checkpoint: for a run folder, a `ckpt-<step>` (folder name or path)
             instead of its final `pretrainer.keras`.
 

@@ -24,7 +24,8 @@ class Pretrained:
         paths: the folders it was opened from.
         model_config: `ModelConfig` with `vocabulary_size` set.
         vocabulary: list of tokens.
-        lowercase, strip_accents: the tokenizer's casing.
+        lowercase, strip_accents, tokenize_chinese_chars: BERT's tokenizer
+            settings, as the checkpoint says (`strip_accents` resolved).
         loader: `loader(pretrainer)` copies the stored weights into a
             pretrainer of `model_config`'s sizes.
         has_generator: False when only the discriminator is stored (the
@@ -46,9 +47,24 @@ class Pretrained:
     lowercase: bool
     loader: typing.Callable
     strip_accents: bool = False
+    tokenize_chinese_chars: bool = True
     has_generator: bool = True
     objective_config: typing.Optional[ObjectiveConfig] = None
     sequence_length: typing.Optional[int] = None
+
+    def tokenizer_kwargs(self):
+        """`lowercase`, `strip_accents`, `tokenize_chinese_chars`: for `make_tokenizer`, `OffsetTokenizer`, exports.
+
+        Example:
+        ```python
+        tokenizer = make_tokenizer(source.vocabulary, **source.tokenizer_kwargs())
+        ```
+        """
+        return {
+            "lowercase": self.lowercase,
+            "strip_accents": self.strip_accents,
+            "tokenize_chinese_chars": self.tokenize_chinese_chars,
+        }
 
     def describe(self):
         """`"<paths> (<kind>)"`, for logs and errors."""

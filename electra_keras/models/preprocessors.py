@@ -22,14 +22,15 @@ class ElectraPretrainingPreprocessor(keras_hub.models.Preprocessor):
     drawn here: `ElectraPretrainer` draws new ones at every step.
 
     Args:
-        tokenizer: a `keras_hub.models.ElectraTokenizer`.
+        tokenizer: a `BertWordPieceTokenizer` (BERT's exact tokenization; any
+            `keras_hub.models.ElectraTokenizer` works, with keras-hub's splitting).
         sequence_length: int, the length of every example.
         truncate: "round_robin" or "waterfall", how a pair is trimmed.
 
     Example:
     ```python
     preprocessor = ElectraPretrainingPreprocessor(
-        keras_hub.models.ElectraTokenizer(vocabulary="vocab.txt"), sequence_length=64
+        BertWordPieceTokenizer(vocabulary="vocab.txt"), sequence_length=64
     )
     dataset = tf.data.TextLineDataset("corpus.txt").batch(32).map(preprocessor)
     ```
@@ -87,7 +88,8 @@ class ElectraPretrainingPreprocessor(keras_hub.models.Preprocessor):
         return tokenization.never_masked_ids(self.tokenizer)
 
     @classmethod
-    def from_vocabulary(cls, vocabulary, sequence_length=128, lowercase=False, strip_accents=False, **kwargs):
+    def from_vocabulary(cls, vocabulary, sequence_length=128, lowercase=False, strip_accents=None,
+                        tokenize_chinese_chars=True, **kwargs):
         """A preprocessor over a `vocab.txt` path or a list of tokens.
 
         Example:
@@ -95,7 +97,7 @@ class ElectraPretrainingPreprocessor(keras_hub.models.Preprocessor):
         preprocessor = ElectraPretrainingPreprocessor.from_vocabulary("vocab.txt", sequence_length=64)
         ```
         """
-        tokenizer = tokenization.make_tokenizer(vocabulary, lowercase, strip_accents)
+        tokenizer = tokenization.make_tokenizer(vocabulary, lowercase, strip_accents, tokenize_chinese_chars)
         return cls(tokenizer, sequence_length=sequence_length, **kwargs)
 
     @classmethod
@@ -130,7 +132,7 @@ class ElectraTextClassifierPreprocessor(keras_hub.models.TextClassifierPreproces
     Example:
     ```python
     preprocessor = ElectraTextClassifierPreprocessor(
-        keras_hub.models.ElectraTokenizer(vocabulary="vocab.txt"), sequence_length=128
+        BertWordPieceTokenizer(vocabulary="vocab.txt"), sequence_length=128
     )
     x, y = preprocessor(["a quiet triumph"], [1])
     ```

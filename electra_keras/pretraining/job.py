@@ -73,7 +73,7 @@ def run_pretraining(
     source = None
     vocabulary = vocabulary_path
     if init_from:
-        source = open_pretrained(init_from, defaults=config.model, lowercase=config.data.lowercase)
+        source = open_pretrained(init_from, defaults=config.model)
         config = _adopt(config, source, vocabulary_path)
         vocabulary = source.vocabulary
     is_chief, task_name = task_identity(strategy)
@@ -111,6 +111,11 @@ def _adopt(config, source, vocabulary_path):
     if vocabulary_path is not None:
         raise RunFolderError(
             f"--vocab {vocabulary_path} cannot be used with --init-from: the model's own vocabulary is used"
+        )
+    if not source.tokenize_chinese_chars:
+        raise RunFolderError(
+            f"{source.describe()}: tokenize_chinese_chars false; continued pretraining splits CJK characters "
+            "apart, as BERT does by default"
         )
     if source.model_config.max_position_embeddings < config.data.sequence_length:
         raise RunFolderError(

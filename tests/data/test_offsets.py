@@ -58,14 +58,22 @@ def test_byte_to_char_offsets_maps_multibyte_characters():
     assert mapping[0] == 0 and mapping[1] == 1 and mapping[4] == 2 and mapping[-1] == 3
 
 
-def test_pieces_of_a_word_that_folding_resizes_span_the_whole_word():
-    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "beyonce", "caf", "##e", "istanbul", "20", "##18",
-                  "sang", "##s"]
+def test_pieces_of_a_word_that_normalisation_resizes_slice_the_original_characters():
+    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "beyon", "##ce", "caf", "##e", "istanbul", "20",
+                  "##18", "sang", "##s", "２０", "##１８"]
     tokenizer = OffsetTokenizer(vocabulary, lowercase=True, strip_accents=True)
-    text = "Beyoncé CAFÉ İstanbul ２０１８ SANGs"
+    text = "Beyoncé CAF\u200bÉ İstanbul ２０１８ SANGs"
     ids, starts, ends = tokenizer(tf.constant([text, ""]))
-    assert ids.to_list() == [[5, 6, 7, 8, 9, 10, 11, 12], []]
-    # Folded words of another byte length: whole words, never half a character.
-    # A word folding keeps the same length in keeps exact piece offsets.
+    # BERT keeps full-width digits full-width (no NFKC); the zero-width space is dropped, not a split.
+    assert ids.to_list() == [[5, 6, 7, 8, 9, 14, 15, 12, 13], []]
+    # Each piece slices the original characters its normalised text came from.
     assert _pieces(text, starts[0].numpy(), ends[0].numpy()) == [
-        "Beyoncé", "CAFÉ", "CAFÉ", "İstanbul", "２０１８", "２０１８", "SANG", "s"]
+        "Beyon", "cé", "CAF", "É", "İstanbul", "２０", "１８", "SANG", "s"]
+
+
+def test_nul_and_control_characters_are_dropped_not_cut_at():
+    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "before", "##after", "the", "end"]
+    text = "before\x00after \x0bthe\u200b end"
+    ids, starts, ends = OffsetTokenizer(vocabulary)(tf.constant([text]))
+    assert [vocabulary[i] for i in ids[0].numpy()] == ["before", "##after", "the", "end"]
+    assert _pieces(text, starts[0].numpy(), ends[0].numpy()) == ["before", "after", "the", "end"]

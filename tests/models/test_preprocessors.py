@@ -47,7 +47,9 @@ def test_it_maps_over_tf_data_and_round_trips_through_a_preset(tmp_path):
     first = next(iter(dataset))
     assert first["token_ids"].shape == (2, 16)  # static length: the pretrainer needs it
     config = layer.get_config()
-    assert config["sequence_length"] == 16 and config["tokenizer"]["class_name"] == "ElectraTokenizer"
+    # BERT's tokenization in a keras-hub ElectraTokenizer subclass, serialised under our package.
+    assert config["sequence_length"] == 16 and config["tokenizer"]["class_name"] == "BertWordPieceTokenizer"
+    assert isinstance(layer.tokenizer, keras_hub.models.ElectraTokenizer)
     # A preset folder always holds a backbone; keras-hub reads its class first.
     keras_hub.models.ElectraBackbone(
         vocab_size=layer.tokenizer.vocabulary_size(), num_layers=1, num_heads=1, hidden_dim=8,
@@ -57,6 +59,10 @@ def test_it_maps_over_tf_data_and_round_trips_through_a_preset(tmp_path):
     again = ElectraPretrainingPreprocessor.from_preset(str(tmp_path))
     assert again.sequence_length == 16
     np.testing.assert_array_equal(again(TEXTS)["token_ids"], layer(TEXTS)["token_ids"])
+    assert type(again.tokenizer) is type(layer.tokenizer)
+    # keras-hub's own loader gives back our tokenizer, settings included.
+    tokenizer = keras_hub.models.ElectraTokenizer.from_preset(str(tmp_path))
+    assert type(tokenizer) is type(layer.tokenizer) and tokenizer.get_config() == layer.tokenizer.get_config()
 
 
 def test_a_vocabulary_is_learned_from_corpus_files(tmp_path):
