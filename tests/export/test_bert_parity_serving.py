@@ -49,6 +49,11 @@ def test_served_discriminator_gives_transformers_ids_and_its_huggingface_export_
 
     exported = export_pretrained([folder], tmp_path / "huggingface", format="huggingface")
     assert reference_ids(exported / "discriminator", PARITY_STRINGS) == expected
+    # As a user loads it: AutoTokenizer picks BertTokenizer from our tokenizer_config.json.
+    from transformers import AutoTokenizer
+
+    auto = AutoTokenizer.from_pretrained(str(exported / "discriminator"), split_special_tokens=True)
+    assert [auto(text, add_special_tokens=False)["input_ids"] for text in PARITY_STRINGS] == expected
     config = json.loads((exported / "discriminator" / "tokenizer_config.json").read_text(encoding="utf-8"))
     lowercase, strip_accents = STYLES[style]
     assert config["do_lower_case"] == lowercase
