@@ -65,8 +65,14 @@ def main(argv=None):
         "--random-init", action="store_true",
         help="keep the checkpoint's sizes and vocabulary but start from random weights (a baseline)",
     )
+    parser.add_argument(
+        "--on-collapse", choices=("warn", "fail", "random-init"), default="warn",
+        help="when the starting encoder's token states have collapsed to one vector: warn and go on (default), "
+             "stop, or start from random weights of the same sizes",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from electra_keras.finetuning.health import CollapsedEncoderError
     from electra_keras.finetuning.job import FinetuningSettings
     from electra_keras.finetuning.job import run_finetuning
 
@@ -78,13 +84,16 @@ def main(argv=None):
         warmup_fraction=args.warmup_fraction, sequence_length=args.sequence_length, seed=args.seed,
         random_init=args.random_init, tag_column=args.tag_column, tokens_field=args.tokens_field,
         tags_field=args.tags_field, doc_stride=args.doc_stride, max_question_tokens=args.max_question_tokens,
-        max_answer_length=args.max_answer_length, n_best=args.n_best,
+        max_answer_length=args.max_answer_length, n_best=args.n_best, on_collapse=args.on_collapse,
     )
     try:
         summary = run_finetuning([args.run] if args.run else args.init_from, settings, checkpoint=args.checkpoint)
     except input_errors() as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except CollapsedEncoderError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 3
     metrics = {k: v for k, v in summary["eval"].items() if isinstance(v, float)}
     if summary["task"] == "tagging":
         metrics = {k: metrics[k] for k in ("precision", "recall", "f1", "token_accuracy")}

@@ -9,17 +9,52 @@ export_pretrained(["runs/demo"], "hf/demo", format="huggingface")
 ```
 """
 
+import logging
 import pathlib
 
 from electra_keras.export.discriminator import export_discriminator
 from electra_keras.export.length_buckets import LengthBuckets
 from electra_keras.export.savedmodel import DEFAULT_WARMUP_TEXTS
 from electra_keras.export.savedmodel import next_version
+from electra_keras.export.text_encoding import ServingTextEncoder
 from electra_keras.interop.pretrained import open_pretrained
+from electra_keras.pretraining.health import describe_collapse
+from electra_keras.pretraining.health import representation_health
+
+logger = logging.getLogger(__name__)
 
 FORMATS = ("savedmodel", "huggingface", "keras-hub")
 # The serving length of a checkpoint that does not record its training length.
 DEFAULT_SEQUENCE_LENGTH = 128
+# Ordinary sentences the exported discriminator's representation health is measured on.
+HEALTH_TEXTS = [
+    "ELECTRA trains a discriminator to detect replaced tokens.",
+    "The committee approved the budget after a long debate on Friday.",
+    "She opened the window and the cold air filled the room.",
+    "대화 상자에 추가하는 콘트롤의 속성을 설정할 수 있습니다.",
+    "서울은 한국의 수도이며 가장 큰 도시입니다.",
+    "今天天气很好，我们去公园散步吧。",
+    "Prices rose by 3.5% in March, the largest increase this year.",
+    "Click the button to save the document in another format.",
+]
+
+
+def warn_if_collapsed(pretrainer, source, sequence_length):
+    """Logs a warning with the numbers when the discriminator's token states have collapsed; returns the health.
+
+    Example:
+    ```python
+    warn_if_collapsed(pretrainer, open_pretrained(["runs/demo"]), 128)
+    ```
+    """
+    encoder = ServingTextEncoder(source.vocabulary, sequence_length, **source.tokenizer_kwargs())
+    health = representation_health(pretrainer.discriminator, encoder.encode(HEALTH_TEXTS))
+    if health["collapsed"]:
+        logger.warning(
+            "%s: exporting it anyway; fine-tuning it will most likely give a majority-class model",
+            describe_collapse(health, f"the discriminator of {source.describe()}"),
+        )
+    return health
 
 
 def export_pretrained(paths, base, format="savedmodel", name="electra", version=None, checkpoint=None,
@@ -51,6 +86,7 @@ def export_pretrained(paths, base, format="savedmodel", name="electra", version=
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
     source = open_pretrained(paths, checkpoint=checkpoint)
     pretrainer = source.build_pretrainer()
+    warn_if_collapsed(pretrainer, source, min(64, source.model_config.max_position_embeddings))
     if format == "huggingface":
         from electra_keras.interop.huggingface import save_huggingface
 

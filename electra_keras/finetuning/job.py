@@ -23,6 +23,7 @@ The output folder:
 
 import json
 import logging
+import math
 import pathlib
 import sys
 
@@ -35,6 +36,11 @@ from electra_keras.export.classifier import export_classifier
 from electra_keras.files import atomic_directory
 from electra_keras.files import write_json_atomic
 from electra_keras.finetuning import metrics as scoring
+from electra_keras.finetuning.health import SAMPLE_ROWS
+from electra_keras.finetuning.health import CollapsedEncoderError
+from electra_keras.finetuning.health import PriorOnlyGuard
+from electra_keras.finetuning.health import checked_encoder
+from electra_keras.finetuning.health import prior_entropy
 from electra_keras.finetuning.qa_job import run_question_answering
 from electra_keras.finetuning.settings import RATES_BY_SIZE  # noqa: F401  (re-exported)
 from electra_keras.finetuning.settings import TASKS
@@ -82,7 +88,7 @@ def run_finetuning(init_from, settings, checkpoint=None, verbose=None):
     tokenizer = make_tokenizer(source.vocabulary, **source.tokenizer_kwargs())
     # Waterfall trimming: the serving export's, so both see the same tokens.
     preprocessor = ElectraTextClassifierPreprocessor(tokenizer, sequence_length=length, truncate="waterfall")
-    encoder = source.build_pretrainer(load_weights=not settings.random_init).discriminator
+    encoder, health = checked_encoder(source, settings, preprocessor(_inputs(_first_rows(train, SAMPLE_ROWS))))
     classifier = ElectraTextClassifier(
         encoder, num_classes=len(labels) if labels else 1, preprocessor=preprocessor,
         multi_label=settings.task == "multi_label",
@@ -92,10 +98,18 @@ def run_finetuning(init_from, settings, checkpoint=None, verbose=None):
     train_x, eval_x = _inputs(train), _inputs(held_out)
     best = BestEpoch(lambda: _evaluate(classifier, settings.task, eval_x, eval_targets), settings.task,
                      settings.patience, min_epochs)
+    guards = []
+    if settings.task == "classification" and health.get("action") in ("none", "warned"):
+        # Only a checkpoint's weights: random weights are a baseline the user asked for.
+        steps_per_epoch = math.ceil(len(train_targets) / settings.batch_size)
+        guards.append(PriorOnlyGuard(best, prior_entropy(train_targets), min_epochs, steps_per_epoch))
     classifier.fit(
-        train_x, train_targets, batch_size=settings.batch_size, epochs=epochs, callbacks=[best],
+        train_x, train_targets, batch_size=settings.batch_size, epochs=epochs, callbacks=[best, *guards],
         verbose=(1 if sys.stdout.isatty() else 2) if verbose is None else verbose,
     )
+    for guard in guards:
+        if guard.message:
+            raise CollapsedEncoderError(f"{settings.train}: {guard.message}")
     best.restore(classifier)
     final = best.best
     if settings.task == "multi_label":
@@ -112,7 +126,7 @@ def run_finetuning(init_from, settings, checkpoint=None, verbose=None):
         pair=settings.pair_field is not None, warmup_texts=train[0][:32], **source.tokenizer_kwargs(),
     )
     summary = run_summary(source, settings, plan, best, export_dir, labels=labels, eval=final,
-                          train_rows=len(train_targets), eval_rows=len(eval_targets))
+                          train_rows=len(train_targets), eval_rows=len(eval_targets), encoder_health=health)
     write_json_atomic(output / "metrics.json", summary)
     return summary
 
@@ -179,6 +193,11 @@ def _as_floats(values, path):
     return np.array(numbers, dtype="float32")
 
 
+def _first_rows(rows, count):
+    texts, pairs, labels = rows
+    return texts[:count], pairs[:count], labels[:count]
+
+
 def _inputs(rows):
     texts, pairs, _ = rows
     return (texts, [pair or "" for pair in pairs]) if pairs[0] is not None else texts
@@ -200,6 +219,8 @@ def _evaluate(classifier, task, x, targets):
         scores = scoring.multi_label_metrics(targets, outputs, scoring.tune_thresholds(targets, outputs))
     else:
         scores = scoring.classification_metrics(targets, outputs.argmax(-1), outputs.shape[-1])
+        # How much the logits vary between dev rows: about 0 when the model predicts the prior only.
+        scores["logit_spread"] = float(outputs.std(axis=0).mean())
     return {**scores, "loss": _dev_loss(task, targets, outputs)}
 
 

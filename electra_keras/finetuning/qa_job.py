@@ -32,6 +32,7 @@ from electra_keras.data.squad import squad_metrics
 from electra_keras.data.tokenizer import make_tokenizer
 from electra_keras.export.answerer import export_answerer
 from electra_keras.files import write_json_atomic
+from electra_keras.finetuning.health import checked_encoder
 from electra_keras.finetuning.settings import BestEpoch
 from electra_keras.finetuning.settings import compile_for_finetuning
 from electra_keras.finetuning.settings import plan_training
@@ -65,7 +66,7 @@ def run_question_answering(init_from, settings, checkpoint=None, verbose=None):
     train_windows = make_windows(train, tokenizer, length, question_tokens, settings.doc_stride)
     eval_windows = make_windows(held_out, tokenizer, length, question_tokens, settings.doc_stride)
 
-    encoder = source.build_pretrainer(load_weights=not settings.random_init).discriminator
+    encoder, health = checked_encoder(source, settings, train_windows)
     reader = ElectraQuestionAnswerer(encoder)
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     epochs, min_epochs = compile_for_finetuning(reader, encoder, plan, settings, len(train_windows["token_ids"]),
@@ -97,7 +98,7 @@ def run_question_answering(init_from, settings, checkpoint=None, verbose=None):
     summary = run_summary(
         source, settings, plan, best, export_dir, exact=best.best["exact"], f1=best.best["f1"], eval=best.best,
         train_rows=len(train), eval_rows=len(held_out), train_windows=len(train_windows["token_ids"]),
-        max_question_tokens=question_tokens, null_threshold=threshold,
+        max_question_tokens=question_tokens, null_threshold=threshold, encoder_health=health,
     )
     write_json_atomic(output / "metrics.json", summary)
     return summary

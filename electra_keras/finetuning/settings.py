@@ -60,6 +60,9 @@ class FinetuningSettings:
     # The checkpoint's sizes and vocabulary but random weights: what
     # pretraining buys is the difference.
     random_init: bool = False
+    # A starting encoder whose token states collapsed to one vector
+    # (finetuning.health): "warn", "fail", or "random-init" (start from random weights).
+    on_collapse: str = "warn"
     # Tagging: where a JSONL row keeps its words and tags; a CoNLL file's tag column.
     tokens_field: str = "tokens"
     tags_field: str = "tags"

@@ -30,6 +30,7 @@ from electra_keras.data.tagging import read_tagged
 from electra_keras.data.tagging import word_tags
 from electra_keras.export.tagger import export_tagger
 from electra_keras.files import write_json_atomic
+from electra_keras.finetuning.health import checked_encoder
 from electra_keras.finetuning.settings import BestEpoch
 from electra_keras.finetuning.settings import compile_for_finetuning
 from electra_keras.finetuning.settings import plan_training
@@ -73,7 +74,7 @@ def run_tagging(init_from, settings, checkpoint=None, verbose=None):
             logger.warning("%s: %d words fall past %d subwords and are not trained on or predicted (tagged O)",
                            path, encoded["truncated_words"], length)
 
-    encoder = source.build_pretrainer(load_weights=not settings.random_init).discriminator
+    encoder, health = checked_encoder(source, settings, model_inputs(train_encoded))
     tagger = ElectraTokenClassifier(encoder, num_classes=len(labels))
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=IGNORED_LABEL)
     epochs, min_epochs = compile_for_finetuning(tagger, encoder, plan, settings, len(train), loss=loss)
@@ -98,6 +99,7 @@ def run_tagging(init_from, settings, checkpoint=None, verbose=None):
         source, settings, plan, best, export_dir, labels=labels, eval=final, train_rows=len(train),
         eval_rows=len(held_out),
         truncated_words={"train": train_encoded["truncated_words"], "eval": eval_encoded["truncated_words"]},
+        encoder_health=health,
     )
     write_json_atomic(output / "metrics.json", summary)
     return summary

@@ -23,6 +23,7 @@ from electra_keras.export.savedmodel import DEFAULT_WARMUP_TEXTS
 from electra_keras.interop.pretrained import open_pretrained
 from electra_keras.pretraining.distribution import make_strategy
 from electra_keras.pretraining.distribution import task_identity
+from electra_keras.pretraining.health import fresh_encoder_like
 from electra_keras.pretraining.optimization import build_optimizer
 from electra_keras.pretraining.trainer import build_pretrainer
 from electra_keras.runs import callbacks
@@ -35,6 +36,7 @@ from electra_keras.runs.run_folder import RunFolderError
 from electra_keras.runs.run_folder import describe_inputs
 
 logger = logging.getLogger(__name__)
+HEALTH_EXAMPLES = 32  # held-out examples the representation health is measured on
 
 
 def run_pretraining(
@@ -151,6 +153,13 @@ def _train(config, run, corpus_paths, data_dir, vocabulary, strategy, resume_fro
         pretrainer.compile(
             optimizer=build_optimizer(config.optimizer, training.num_steps), jit_compile=training.jit_compile
         )
+    health = None
+    if eval_dataset is not None:
+        # Built at the same point of a new and a resumed run, so both draw the same random numbers after it.
+        health = callbacks.RepresentationHealth(
+            {key: value[:HEALTH_EXAMPLES] for key, value in next(iter(eval_dataset)).items()},
+            fresh_encoder_like(pretrainer.discriminator),
+        )
     probe = None
     if training.probe_data:
         probe = callbacks.DownstreamProbe(
@@ -191,6 +200,7 @@ def _train(config, run, corpus_paths, data_dir, vocabulary, strategy, resume_fro
         checkpoints,
         callbacks.StopOnSignal(checkpoints),
         *([probe] if probe is not None else []),
+        *([health] if health is not None else []),
         *([callbacks.PlateauWarning(config.optimizer.warmup_steps)] if electra else []),
         callbacks.TrainingLog(
             run.logs_dir,
@@ -231,6 +241,8 @@ def _train(config, run, corpus_paths, data_dir, vocabulary, strategy, resume_fro
         # Accuracy of a discriminator that calls every token original.
         "eval_all_original_accuracy": 1.0 - final_eval.get("replaced_fraction", float("nan")),
         "evaluations": evaluation_log.evaluations,
+        # Token-state spread against a fresh encoder's at every evaluation; a warning if it collapsed.
+        "representation_warnings": health.warnings if health is not None else [],
         "data": prepared.statistics,
         "seconds": time.time() - started,
     }

@@ -74,9 +74,12 @@ def build_optimizer(optimizer_config, num_steps):
     optimizer = electra_keras.pretraining.build_optimizer(config.optimizer, 1000)
     ```
     """
+    # A run shorter than its warmup stays on the warmup ramp (as the official
+    # schedule does): squeezing the warmup into a 30-step tiny run reached the
+    # peak rate in 30 steps and collapsed its discriminator (docs/training.md).
     schedule = WarmupLinearDecay(
         optimizer_config.learning_rate,
-        min(optimizer_config.warmup_steps, num_steps),
+        optimizer_config.warmup_steps,
         num_steps,
         form=optimizer_config.schedule,
     )

@@ -20,6 +20,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from electra_keras.pretraining.health import ADVICE
+from electra_keras.pretraining.health import describe_collapse
+from electra_keras.pretraining.health import representation_health
 from electra_keras.runs.checkpoints import checkpoint_path
 from electra_keras.runs.checkpoints import list_checkpoints
 from electra_keras.runs.checkpoints import optimizer_step
@@ -232,6 +235,52 @@ class PlateauWarning(keras.callbacks.Callback):
                 "weights. Try more steps and more text (scripts/fetch_corpus.py), data.sequence_length=32 with "
                 "training.batch_size=64, model.initializer_range=0.05; see benchmarks/pretraining_study.md"
             )
+            self.warnings.append(message)
+            logger.warning("%s", message)
+
+
+class RepresentationHealth(keras.callbacks.Callback):
+    """Measures the discriminator's representation health at every evaluation; warns once on collapse.
+
+    Adds `val_token_spread`, `val_token_spread_ratio`, `val_cls_spread_ratio`
+    and `val_token_cosine` to the logs of every epoch that evaluated (place it
+    before the callbacks that write logs: TensorBoard and `metrics.json` then
+    record them), logs one line with them, and the first time the token
+    spread falls under `pretraining.health.COLLAPSE_RATIO` of the fresh
+    encoder's, logs a warning in words with what to try.
+
+    Args:
+        inputs: a fixed sample of held-out examples (`token_ids`,
+            `segment_ids`, `padding_mask`).
+        reference: a freshly initialised encoder of the discriminator's sizes.
+
+    Example:
+    ```python
+    health = RepresentationHealth(held_out_batch, fresh_encoder_like(pretrainer.discriminator))
+    pretrainer.fit(dataset, validation_data=held_out, callbacks=[health])
+    ```
+    """
+
+    def __init__(self, inputs, reference):
+        super().__init__()
+        self.inputs = {key: inputs[key] for key in ("token_ids", "segment_ids", "padding_mask")}
+        self.reference = reference
+        self.warnings = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None or not any(key.startswith("val_") for key in logs):
+            return
+        step = optimizer_step(self.model)
+        health = representation_health(self.model.discriminator, self.inputs, self.reference)
+        for key in ("token_spread", "token_spread_ratio", "cls_spread_ratio", "token_cosine"):
+            logs[f"val_{key}"] = health[key]
+        logger.info(
+            "step %d: representation health: token spread %.4f (%.1f%% of a fresh encoder's), [CLS] spread "
+            "%.1f%% of fresh, mean cosine %.4f", step, health["token_spread"], 100 * health["token_spread_ratio"],
+            100 * health["cls_spread_ratio"], health["token_cosine"],
+        )
+        if health["collapsed"] and not self.warnings:
+            message = f"step {step}: {describe_collapse(health, 'the discriminator')}. Try {ADVICE}"
             self.warnings.append(message)
             logger.warning("%s", message)
 

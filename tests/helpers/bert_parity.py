@@ -124,23 +124,12 @@ def learn_vocabulary(style, size=3000):
     continuation), in both its raw and normalised forms, so that a
     normalisation difference shows as different ids rather than as [UNK].
     """
-    import tokenizers
+    from electra_keras.data.tokenizer import build_vocabulary
 
     lowercase, strip_accents = STYLES[style]
-    tokenizer = tokenizers.Tokenizer(tokenizers.models.WordPiece(unk_token="[UNK]"))
-    tokenizer.normalizer = tokenizers.normalizers.BertNormalizer(
-        clean_text=True, handle_chinese_chars=True, strip_accents=strip_accents, lowercase=lowercase
-    )
-    tokenizer.pre_tokenizer = tokenizers.pre_tokenizers.BertPreTokenizer()
-    trainer = tokenizers.trainers.WordPieceTrainer(
-        vocab_size=size,
-        special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],
-        continuing_subword_prefix="##",
-        show_progress=False,
-    )
-    lines = corpus_lines() + PARITY_STRINGS * 3
-    tokenizer.train_from_iterator(lines, trainer=trainer)
-    vocabulary = [token for token, _ in sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])]
+    # Hugging Face's trainer with BERT's own normaliser, nothing of ours but the call.
+    vocabulary = build_vocabulary(corpus_lines() + PARITY_STRINGS * 3, size, lowercase, strip_accents,
+                                  trainer="tokenizers")
     seen = set(vocabulary)
     for text in PARITY_STRINGS:
         for variant in (text, text.lower(), unicodedata.normalize("NFKC", text).casefold()):

@@ -260,6 +260,16 @@ def test_learning_rate_schedules(form, step, expected):
     assert float(schedule(step)) == pytest.approx(expected, abs=1e-6)
 
 
+def test_a_run_shorter_than_its_warmup_stays_on_the_warmup_ramp():
+    from electra_keras.config import OptimizerConfig
+    from electra_keras.pretraining.optimization import build_optimizer
+
+    optimizer = build_optimizer(OptimizerConfig(learning_rate=1e-3, warmup_steps=100), num_steps=30)
+    # The configured ramp (1e-5 a step), not a warmup squeezed into 30 steps, which reached 1e-3 at step 30.
+    assert float(optimizer._learning_rate(30)) == pytest.approx(3e-4)
+    assert float(optimizer._learning_rate(10)) == pytest.approx(1e-4)
+
+
 def test_rejects_batches_without_required_keys():
     pretrainer = ElectraPretrainer(TINY_MODEL, {}, mask_token_id=MASK, special_token_ids=SPECIALS)
     pretrainer.compile(optimizer="sgd")
