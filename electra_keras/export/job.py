@@ -51,7 +51,7 @@ def warn_if_collapsed(pretrainer, source, sequence_length):
     health = representation_health(pretrainer.discriminator, encoder.encode(HEALTH_TEXTS))
     if health["collapsed"]:
         logger.warning(
-            "%s: exporting it anyway; fine-tuning it will most likely give a majority-class model",
+            "%s: exporting it anyway; fine-tuning it can give a majority-class model",
             describe_collapse(health, f"the discriminator of {source.describe()}"),
         )
     return health

@@ -1,9 +1,9 @@
 """Fine-tuning's guards against a collapsed encoder: checked before training, and a prior-only model refused.
 
 A discriminator whose token states collapsed to one vector early in
-pretraining (`pretraining.health`) fine-tunes only to the label prior: the
-training loss stays at the prior's entropy and every dev row gets the same
-logits. `checked_encoder` measures the starting encoder on training inputs
+pretraining (`pretraining.health`) can fine-tune only to the label prior:
+the training loss stays at the prior's entropy and every dev row gets the
+same logits. `checked_encoder` measures the starting encoder on training inputs
 before anything trains and acts on `--on-collapse` (warn, fail or start from
 random weights); `PriorOnlyGuard` stops a classification run that is still
 at the prior after its minimum epochs, so no majority-class model is saved.
@@ -73,8 +73,8 @@ def checked_encoder(source, settings, sample):
     if not health["collapsed"]:
         return encoder, record
     message = (
-        f"{describe_collapse(health, f'the encoder of {source.describe()}')}. Fine-tuning it will most likely "
-        f"give a majority-class model. Choices: --on-collapse fail (stop here), --on-collapse random-init (start "
+        f"{describe_collapse(health, f'the encoder of {source.describe()}')}. Fine-tuning it can give a "
+        f"majority-class model. Choices: --on-collapse fail (stop here), --on-collapse random-init (start "
         f"from random weights of the same sizes), or pretrain longer / with a lower learning rate ({ADVICE})"
     )
     if settings.on_collapse == "fail":

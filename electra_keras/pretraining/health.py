@@ -2,8 +2,8 @@
 
 An ELECTRA discriminator can collapse early in pretraining: every token's
 final state becomes nearly the same vector (the replaced-token head then
-predicts the prior everywhere), and an encoder in that state fine-tunes only
-to the majority class. `representation_health` measures it on real inputs,
+predicts the prior everywhere), and an encoder in that state can fine-tune
+only to the majority class. `representation_health` measures it on real inputs,
 relative to a freshly initialised encoder of the same sizes on the same
 inputs, so one threshold holds for every model size:
 
@@ -26,7 +26,7 @@ import numpy as np
 COLLAPSE_RATIO = 0.05
 ADVICE = (
     "lower optimizer.learning_rate (for example by 5x), a longer optimizer.warmup_steps, "
-    "or more pretraining steps; an encoder in this state fine-tunes only to the majority class"
+    "or more pretraining steps; an encoder in this state can fine-tune only to the majority class"
 )
 
 
