@@ -65,9 +65,12 @@ def arm_config(name):
     return dataclasses.replace(config, optimizer=optimizer, data=data, training=training)
 
 
+LAST_STEP = {"value": STEPS[-1]}  # --last-step: a shorter timeline when time is short
+
+
 def measured_steps(config):
     """The steps of `STEPS` a run reaches (a 30-step run stops at 30)."""
-    return [step for step in STEPS if step <= config.training.num_steps]
+    return [step for step in STEPS if step <= min(config.training.num_steps, LAST_STEP["value"])]
 
 
 def prepared_data(config):
@@ -223,7 +226,9 @@ def main(argv=None):
     parser.add_argument("--arms", nargs="+", choices=list(ARMS), default=list(ARMS))
     parser.add_argument("--implementations", nargs="+", choices=list(IMPLEMENTATIONS), default=list(IMPLEMENTATIONS))
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "collapse_timeline.json"))
+    parser.add_argument("--last-step", type=int, default=STEPS[-1], help="measure up to this step")
     args = parser.parse_args(argv)
+    LAST_STEP["value"] = args.last_step
     output = pathlib.Path(args.output)
     results = json.loads(output.read_text()) if output.exists() else {}
     for arm in args.arms:
@@ -238,12 +243,18 @@ def main(argv=None):
             output.parent.mkdir(parents=True, exist_ok=True)
             output.write_text(json.dumps(results, indent=2))
     print("\ntoken-state spread, % of a freshly initialised encoder's (mean cosine between tokens)")
-    print("| arm | implementation | " + " | ".join(f"step {s}" for s in STEPS) + " |")
-    print("|---|---|" + "---|" * len(STEPS))
-    for arm, by_name in results.items():
-        for name, result in by_name.items():
+    print(markdown_table(results))
+
+
+def markdown_table(results):
+    """The timeline as a Markdown table: one row per arm and implementation, one column per step."""
+    lines = ["| arm | implementation | " + " | ".join(f"step {s}" for s in STEPS) + " |",
+             "|---|---|" + "---|" * len(STEPS)]
+    for arm in ARMS:
+        for name, result in results.get(arm, {}).items():
             by_step = {r["step"]: f"{100 * r['token_spread_ratio']:.1f}% ({r['token_cosine']:.3f})" for r in result["rows"]}
-            print(f"| {arm} | {name} | " + " | ".join(by_step.get(step, "") for step in STEPS) + " |")
+            lines.append(f"| {arm} | {name} | " + " | ".join(by_step.get(step, "") for step in STEPS) + " |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
