@@ -39,9 +39,10 @@ _EXPORTS = {
         "InputStatistics", "file_sha256", "iter_documents", "read_corpus",
     ),
     "tokenizer": (
-        "SPECIAL_TOKENS", "VocabularyError", "build_vocabulary", "load_vocabulary", "make_tokenizer",
-        "never_masked_ids", "save_vocabulary", "special_ids_of",
+        "SPECIAL_TOKENS", "BertWordPieceTokenizer", "VocabularyError", "build_vocabulary", "load_vocabulary",
+        "make_tokenizer", "never_masked_ids", "save_vocabulary", "special_ids_of",
     ),
+    "bert_text": ("BertWordPiece", "split_words"),
     "packing": ("pack_documents", "split_examples", "tokenize_documents"),
     "shard_format": ("RecordError", "read_manifest", "read_shard"),
     "builder": ("BuildError", "BuildSettings", "build_dataset"),
