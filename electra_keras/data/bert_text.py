@@ -70,7 +70,7 @@ def split_words(texts, lowercase=False, strip_accents=None, tokenize_chinese_cha
     Returns:
         A dict of `words` (ragged `[batch, words]` normalised strings),
         `starts` / `ends` (ragged int64, UTF-8 byte offsets of each word in
-        the original text), and for `offsets_of_pieces`: `char_keys` (each
+        the original text), and for `BertWordPiece.tokenize_with_offsets`: `char_keys` (each
         kept character's first byte in the normalised words, as one sorted
         key over the batch), `char_starts` / `char_ends` (its bytes in the
         original text) and `word_keys` (each word's first key).
@@ -120,14 +120,11 @@ def split_words(texts, lowercase=False, strip_accents=None, tokenize_chinese_cha
     previous_rows = tf.concat([[-1], survivor_rows[:-1]], axis=0)
     previous_splits = tf.concat([[True], survivor_space[:-1] | survivor_alone[:-1]], axis=0)
     begins_word = (survivor_rows != previous_rows) | previous_splits | survivor_alone
-    kept = ~survivor_space
-    begins_word = tf.boolean_mask(begins_word, kept)
+    begins_word = tf.boolean_mask(begins_word, ~survivor_space)
     word_ids = tf.cumsum(tf.cast(begins_word, tf.int64)) - 1
     num_words = tf.reduce_sum(tf.cast(begins_word, tf.int64))
 
-    survives_and_kept = tf.tensor_scatter_nd_update(
-        tf.zeros_like(survives), tf.where(survives), kept
-    )
+    survives_and_kept = survives & ~space  # the characters of words
     kept_rows = tf.boolean_mask(rows, survives_and_kept)
     kept_text = tf.boolean_mask(normalized, survives_and_kept)
     kept_starts = tf.boolean_mask(char_starts, survives_and_kept)
@@ -245,12 +242,11 @@ class BertWordPiece(tf.Module):
         too_long = tf.gather(split["too_long"], piece_word)
         starts = tf.where(too_long, tf.gather(split["starts"].flat_values, piece_word), starts)
         ends = tf.where(too_long, tf.gather(split["ends"].flat_values, piece_word), ends)
-        row_splits = ids.merge_dims(-2, -1).row_splits
         ids = ids.merge_dims(-2, -1)
         return (
             ids,
-            tf.RaggedTensor.from_row_splits(starts, row_splits, validate=False),
-            tf.RaggedTensor.from_row_splits(ends, row_splits, validate=False),
+            tf.RaggedTensor.from_row_splits(starts, ids.row_splits, validate=False),
+            tf.RaggedTensor.from_row_splits(ends, ids.row_splits, validate=False),
         )
 
     def detokenize(self, ids):

@@ -173,30 +173,24 @@ class BertWordPieceTokenizer(keras_hub.models.ElectraTokenizer):
         if kwargs.get("special_tokens_in_strings"):
             raise ValueError("BertWordPieceTokenizer splits typed special-token text as ordinary text, "
                              "as BERT's basic tokenizer does; special_tokens_in_strings=True is not supported")
-        self._bert_settings = {
-            "lowercase": bool(lowercase),
-            "strip_accents": resolve_strip_accents(strip_accents, lowercase),
-            "tokenize_chinese_chars": bool(tokenize_chinese_chars),
-            "max_chars_per_word": int(max_chars_per_word),
-        }
+        # Set before keras-hub's __init__, which builds the WordPiece op from them.
+        self.tokenize_chinese_chars = bool(tokenize_chinese_chars)
+        self.max_chars_per_word = int(max_chars_per_word)
         super().__init__(
             vocabulary=vocabulary,
             lowercase=bool(lowercase),
-            strip_accents=self._bert_settings["strip_accents"],
-            split_on_cjk=bool(tokenize_chinese_chars),
+            strip_accents=resolve_strip_accents(strip_accents, lowercase),
+            split_on_cjk=self.tokenize_chinese_chars,
             **kwargs,
         )
-        self.tokenize_chinese_chars = bool(tokenize_chinese_chars)
-        self.max_chars_per_word = int(max_chars_per_word)
 
     def _set_vocabulary_tf(self):
         from electra_keras.data.bert_text import BertWordPiece
 
         self._bert_wordpiece = BertWordPiece(
-            self.vocabulary,
-            unknown_token=self.oov_token,
+            self.vocabulary, self.lowercase, self.strip_accents, self.tokenize_chinese_chars,
+            unknown_token=self.oov_token, max_chars_per_word=self.max_chars_per_word,
             token_out_type=self.compute_dtype,
-            **self._bert_settings,
         )
         self._fast_word_piece = self._bert_wordpiece.fast_wordpiece
 

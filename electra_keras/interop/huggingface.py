@@ -25,7 +25,6 @@ import pathlib
 import numpy as np
 
 from electra_keras.config import ModelConfig
-from electra_keras.data.bert_text import resolve_strip_accents
 from electra_keras.files import atomic_directory
 from electra_keras.interop.source import Pretrained
 from electra_keras.interop.tokenizer_files import TokenizerFileError
@@ -390,7 +389,7 @@ def open_huggingface(*folders):
         paths=(generator_folder, discriminator_folder),
         model_config=model_config,
         vocabulary=vocabulary,
-        **settings.source_fields(),
+        **settings.tokenizer_kwargs(),
         loader=lambda pretrainer: load_huggingface_weights(pretrainer, generator_folder, discriminator_folder),
     )
 
@@ -433,7 +432,7 @@ def open_huggingface_discriminator(folder, defaults=None):
         paths=(folder,),
         model_config=model_config,
         vocabulary=vocabulary,
-        **settings.source_fields(),
+        **settings.tokenizer_kwargs(),
         loader=lambda pretrainer: assign_discriminator_tensors(pretrainer, read_weights(folder), folder),
         has_generator=False,
     )
@@ -584,8 +583,8 @@ def save_huggingface(pretrainer, vocabulary, folder, lowercase=False, strip_acce
             config = _huggingface_config(pretrainer, part)
             (target / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
             write_huggingface_tokenizer(
-                target, vocabulary, TokenizerSettings(bool(lowercase), resolve_strip_accents(strip_accents, lowercase),
-                                                      bool(tokenize_chinese_chars)))
+                target, vocabulary, TokenizerSettings.of(lowercase, strip_accents, tokenize_chinese_chars)
+            )
     return folder
 
 

@@ -20,7 +20,6 @@ import pathlib
 import numpy as np
 
 from electra_keras.data import tokenizer as tokenization
-from electra_keras.data.bert_text import resolve_strip_accents
 from electra_keras.files import atomic_directory
 from electra_keras.interop import huggingface
 from electra_keras.interop.huggingface import CheckpointFormatError
@@ -127,7 +126,7 @@ def save_answerer_huggingface(reader, vocabulary, folder, lowercase=False, strip
     layer = reader.get_layer("qa_outputs")
     head = huggingface._linear(layer.kernel, layer.bias, "qa_outputs")
     return _write_task_folder(reader.encoder, head, QUESTION_ANSWERING, ["start", "end"], {}, vocabulary, folder,
-                              _settings(lowercase, strip_accents, tokenize_chinese_chars))
+                              TokenizerSettings.of(lowercase, strip_accents, tokenize_chinese_chars))
 
 
 def _open_task_folder(folder, architecture):
@@ -190,7 +189,7 @@ def save_classifier_huggingface(classifier, vocabulary, folder, labels=None, low
         problem_type = "single_label_classification"
     config = {"problem_type": problem_type, "classifier_dropout": classifier.dropout}
     return _write_task_folder(encoder, head, SEQUENCE_CLASSIFICATION, labels, config, vocabulary, folder,
-                              _settings(lowercase, strip_accents, tokenize_chinese_chars))
+                              TokenizerSettings.of(lowercase, strip_accents, tokenize_chinese_chars))
 
 
 def save_tagger_huggingface(tagger, vocabulary, folder, labels, lowercase=False, strip_accents=None,
@@ -208,11 +207,7 @@ def save_tagger_huggingface(tagger, vocabulary, folder, labels, lowercase=False,
     head = huggingface._linear(logits.kernel, logits.bias, "classifier")
     config = {"classifier_dropout": tagger.dropout}
     return _write_task_folder(tagger.encoder, head, TOKEN_CLASSIFICATION, labels, config, vocabulary, folder,
-                              _settings(lowercase, strip_accents, tokenize_chinese_chars))
-
-
-def _settings(lowercase, strip_accents, tokenize_chinese_chars):
-    return TokenizerSettings(bool(lowercase), resolve_strip_accents(strip_accents, lowercase), bool(tokenize_chinese_chars))
+                              TokenizerSettings.of(lowercase, strip_accents, tokenize_chinese_chars))
 
 
 def _write_task_folder(encoder, head, architecture, labels, extra_config, vocabulary, folder, tokenizer_settings):

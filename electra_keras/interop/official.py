@@ -161,7 +161,7 @@ def open_official(path, vocabulary=None, lowercase=None, num_heads=None, generat
     folder = path if path.is_dir() else path.parent
     settings = TokenizerSettings(lowercase=True, strip_accents=True)
     if lowercase is not None:
-        settings = TokenizerSettings(bool(lowercase), bool(lowercase))
+        settings = TokenizerSettings.of(lowercase)  # BERT's FullTokenizer: accents go with the case
     elif (folder / "tokenizer_config.json").is_file():
         settings = read_tokenizer_config(folder / "tokenizer_config.json")
     if vocabulary is None:
@@ -177,7 +177,7 @@ def open_official(path, vocabulary=None, lowercase=None, num_heads=None, generat
         paths=(path,),
         model_config=model,
         vocabulary=list(vocabulary),
-        **settings.source_fields(),
+        **settings.tokenizer_kwargs(),
         loader=lambda pretrainer: assign_official_tensors(pretrainer, tensors, path),
     )
 

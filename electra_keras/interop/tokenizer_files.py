@@ -43,12 +43,13 @@ class TokenizerSettings:
     strip_accents: bool
     tokenize_chinese_chars: bool = True
 
-    def tokenizer_kwargs(self):
-        """The keyword arguments of `make_tokenizer`, `OffsetTokenizer` and the exporters."""
-        return dataclasses.asdict(self)
+    @classmethod
+    def of(cls, lowercase, strip_accents=None, tokenize_chinese_chars=True):
+        """Settings from arguments as the savers take them (`strip_accents=None`: BERT's meaning)."""
+        return cls(bool(lowercase), resolve_strip_accents(strip_accents, lowercase), bool(tokenize_chinese_chars))
 
-    def source_fields(self):
-        """The tokenizer fields of a `Pretrained`."""
+    def tokenizer_kwargs(self):
+        """The keyword arguments of `make_tokenizer`, `OffsetTokenizer`, the exporters and `Pretrained`."""
         return dataclasses.asdict(self)
 
 

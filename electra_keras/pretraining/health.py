@@ -30,7 +30,14 @@ ADVICE = (
 )
 
 
-def _statistics(encoder, inputs):
+def encoder_statistics(encoder, inputs):
+    """`token_spread`, `cls_spread` and `token_cosine` of one encoder on `inputs` (see the module doc).
+
+    Example:
+    ```python
+    fresh = encoder_statistics(fresh_encoder_like(encoder), held_out_batch)
+    ```
+    """
     outputs = encoder(inputs, training=False)
     states = np.asarray(outputs["sequence_output"], dtype="float64")
     mask = np.asarray(inputs["padding_mask"]) > 0
@@ -64,7 +71,7 @@ def fresh_encoder_like(encoder):
     return type(encoder).from_config(config)
 
 
-def representation_health(encoder, inputs, reference=None):
+def representation_health(encoder, inputs, reference=None, fresh=None):
     """Spreads and mean cosine of an encoder's final states, against a fresh encoder's.
 
     Args:
@@ -73,6 +80,9 @@ def representation_health(encoder, inputs, reference=None):
             sample of real examples; a few hundred tokens are enough).
         reference: the fresh encoder to compare with; default one built
             like `encoder` (`fresh_encoder_like`).
+        fresh: the reference's `encoder_statistics` on these `inputs`, when
+            already measured (a run measures the same sample at every
+            evaluation); then `reference` is not used.
 
     Returns:
         A dict of `token_spread`, `cls_spread`, `token_cosine`, the fresh
@@ -87,9 +97,9 @@ def representation_health(encoder, inputs, reference=None):
         print(describe_collapse(health))
     ```
     """
-    reference = reference if reference is not None else fresh_encoder_like(encoder)
-    measured = _statistics(encoder, inputs)
-    fresh = _statistics(reference, inputs)
+    if fresh is None:
+        fresh = encoder_statistics(reference if reference is not None else fresh_encoder_like(encoder), inputs)
+    measured = encoder_statistics(encoder, inputs)
     health = {**measured, **{f"fresh_{key}": value for key, value in fresh.items()}}
     health["token_spread_ratio"] = measured["token_spread"] / max(fresh["token_spread"], 1e-12)
     health["cls_spread_ratio"] = measured["cls_spread"] / max(fresh["cls_spread"], 1e-12)

@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from electra_keras.pretraining.health import ADVICE
 from electra_keras.pretraining.health import describe_collapse
+from electra_keras.pretraining.health import encoder_statistics
 from electra_keras.pretraining.health import representation_health
 from electra_keras.runs.checkpoints import checkpoint_path
 from electra_keras.runs.checkpoints import list_checkpoints
@@ -252,7 +253,8 @@ class RepresentationHealth(keras.callbacks.Callback):
     Args:
         inputs: a fixed sample of held-out examples (`token_ids`,
             `segment_ids`, `padding_mask`).
-        reference: a freshly initialised encoder of the discriminator's sizes.
+        reference: a freshly initialised encoder of the discriminator's sizes
+            (measured once, here).
 
     Example:
     ```python
@@ -264,14 +266,15 @@ class RepresentationHealth(keras.callbacks.Callback):
     def __init__(self, inputs, reference):
         super().__init__()
         self.inputs = {key: inputs[key] for key in ("token_ids", "segment_ids", "padding_mask")}
-        self.reference = reference
+        # The fresh encoder's figures on this fixed sample never change.
+        self.fresh = encoder_statistics(reference, self.inputs)
         self.warnings = []
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None or not any(key.startswith("val_") for key in logs):
             return
         step = optimizer_step(self.model)
-        health = representation_health(self.model.discriminator, self.inputs, self.reference)
+        health = representation_health(self.model.discriminator, self.inputs, fresh=self.fresh)
         for key in ("token_spread", "token_spread_ratio", "cls_spread_ratio", "token_cosine"):
             logs[f"val_{key}"] = health[key]
         logger.info(
