@@ -184,25 +184,41 @@ class BertWordPieceTokenizer(keras_hub.models.ElectraTokenizer):
             **kwargs,
         )
 
-    def _set_vocabulary_tf(self):
+    # Public methods only below: keras-hub's internals differ between the
+    # versions we support (0.23 tokenizes in `tokenize` itself, 0.32 through
+    # `_tokenize_tf`), so our own op is set and called from these.
+    def set_vocabulary(self, vocabulary):
         from electra_keras.data.bert_text import BertWordPiece
 
-        self._bert_wordpiece = BertWordPiece(
-            self.vocabulary, self.lowercase, self.strip_accents, self.tokenize_chinese_chars,
-            unknown_token=self.oov_token, max_chars_per_word=self.max_chars_per_word,
-            token_out_type=self.compute_dtype,
-        )
-        self._fast_word_piece = self._bert_wordpiece.fast_wordpiece
+        super().set_vocabulary(vocabulary)
+        self._bert_wordpiece = None
+        if self.vocabulary is not None:
+            self._bert_wordpiece = BertWordPiece(
+                self.vocabulary, self.lowercase, self.strip_accents, self.tokenize_chinese_chars,
+                unknown_token=self.oov_token, max_chars_per_word=self.max_chars_per_word,
+                token_out_type=self.compute_dtype,
+            )
+            # keras-hub's detokenize uses it.
+            self._fast_word_piece = self._bert_wordpiece.fast_wordpiece
+
+    def _set_vocabulary_tf(self):
+        # keras-hub >= 0.32 builds its op through this (from its set_vocabulary,
+        # before ours exists, and lazily after): ours replaces it once built.
+        bert_wordpiece = getattr(self, "_bert_wordpiece", None)
+        self._fast_word_piece = bert_wordpiece.fast_wordpiece if bert_wordpiece is not None else None
 
     def _use_tf_workflow(self):
         # BERT's normalisation exists here only as TensorFlow ops: one code path everywhere.
         return True
 
+    def tokenize(self, inputs):
+        self._check_vocabulary()
+        return self._tokenize_bert(inputs)
+
     @preprocessing_function
-    def _tokenize_tf(self, inputs):
+    def _tokenize_bert(self, inputs):
         import tensorflow as tf
 
-        self._maybe_initialized_tf()
         inputs = tf.convert_to_tensor(inputs, dtype=tf.string)
         unbatched = inputs.shape.rank == 0
         tokens = self._bert_wordpiece.tokenize(tf.reshape(inputs, [-1]))
