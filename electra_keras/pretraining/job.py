@@ -21,6 +21,9 @@ from electra_keras.data.labelled_rows import encode_pairs
 from electra_keras.export.discriminator import export_discriminator
 from electra_keras.export.savedmodel import DEFAULT_WARMUP_TEXTS
 from electra_keras.interop.pretrained import open_pretrained
+from electra_keras.pretraining.compute import compute_budget
+from electra_keras.pretraining.compute import describe_budget
+from electra_keras.pretraining.compute import run_flops
 from electra_keras.pretraining.distribution import make_strategy
 from electra_keras.pretraining.distribution import task_identity
 from electra_keras.pretraining.health import fresh_encoder_like
@@ -166,6 +169,9 @@ def _train(config, run, corpus_paths, data_dir, vocabulary, strategy, resume_fro
             ProbeTask(training.probe_data, prepared.tokenizer, config.data.sequence_length, training.probe_rows)
         )
     evaluation_log = callbacks.EvaluationLog()
+    sized = dataclasses.replace(config, model=pretrainer.model_config)
+    flops_per_sequence, total_flops = run_flops(sized)
+    logger.info("%s", describe_budget(compute_budget(total_flops)))
     start_step = 0
     if source is not None and resume_from is None:
         source.load_into(pretrainer)
@@ -213,7 +219,9 @@ def _train(config, run, corpus_paths, data_dir, vocabulary, strategy, resume_fro
         ),
         evaluation_log,
     ]
+    fit_started = time.time()
     _fit_to_step(pretrainer, prepared, eval_dataset, run_callbacks, training, start_step, verbose)
+    fit_seconds = time.time() - fit_started
     final_step = optimizer_step(pretrainer)
     if not run.writer:
         run.save_worker_weights(pretrainer, task_name)
@@ -233,6 +241,16 @@ def _train(config, run, corpus_paths, data_dir, vocabulary, strategy, resume_fro
             warmup_texts=prepared.sample_texts or DEFAULT_WARMUP_TEXTS,
         )
     final_eval = evaluation_log.evaluations[-1] if evaluation_log.evaluations else {}
+    # Wall-clock rate of this process's steps, evaluations included.
+    steps_trained = final_step - start_step
+    rate = flops_per_sequence * training.batch_size * steps_trained / fit_seconds if steps_trained else None
+    budget = {
+        **compute_budget(total_flops, rate),
+        "flops_per_sequence": flops_per_sequence,
+        "steps_trained_here": steps_trained,
+        "fit_seconds": fit_seconds,
+    }
+    logger.info("%s", describe_budget(budget))
     metrics = {
         "steps": final_step,
         "resumed_from_step": start_step or None,
@@ -244,6 +262,8 @@ def _train(config, run, corpus_paths, data_dir, vocabulary, strategy, resume_fro
         # Token-state spread against a fresh encoder's at every evaluation; a warning if it collapsed.
         "representation_warnings": health.warnings if health is not None else [],
         "data": prepared.statistics,
+        # Training FLOPs against the paper's ELECTRA-Small points, and each point's time at this rate.
+        "compute": budget,
         "seconds": time.time() - started,
     }
     run.write_metrics(metrics)

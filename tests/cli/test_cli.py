@@ -57,6 +57,14 @@ def test_end_to_end_on_the_tiny_config(small_corpus, tmp_path):
     for key in ("loss", "mlm_loss", "disc_loss", "gen_accuracy", "disc_accuracy", "replaced_fraction"):
         assert np.isfinite(metrics["eval"][key]) and np.isfinite(metrics["train"][key])
     assert 0.0 < metrics["eval"]["disc_auc"] < 1.0
+    # What the run buys: its FLOPs against the paper's smallest point, said at start and end.
+    compute = metrics["compute"]
+    assert compute["training_flops"] == compute["flops_per_sequence"] * 8 * 30
+    assert compute["times_below_smallest_point"] == pytest.approx(8.9e16 / compute["training_flops"])
+    assert compute["steps_trained_here"] == 30 and compute["measured_flops_per_second"] > 0
+    assert [p["glue"] for p in compute["points"]] == [74.1, 76.0, 77.7, 79.0, 79.9]
+    assert all(p["hours_at_measured_rate"] > 0 for p in compute["points"])
+    assert result.stderr.count("below the smallest published ELECTRA-Small point") == 2
     # The downstream probe is scored at every evaluation.
     assert all(0.0 <= e["probe_accuracy"] <= 1.0 for e in metrics["evaluations"])
     assert "probe_accuracy" in result.stdout
