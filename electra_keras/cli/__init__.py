@@ -9,11 +9,15 @@
 | `scripts/build_vocab.py` (`electra-build-vocab`) | `electra_keras.data.tokenizer.build_vocabulary` |
 | `scripts/predict.py` (`electra-predict`) | `electra_keras.finetuning.predict.predict_file` |
 
-Bad input prints one `error:` line and exits with 2.
+Bad input prints one `error:` line and exits with 2. `--version` (`-V`;
+`electra-export` has only `-V`, its `--version` is the export's number)
+prints the library's version and those of its main dependencies.
 """
 
 import argparse
+import importlib.metadata
 import os
+import platform
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -27,6 +31,37 @@ def positive_int(text):
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
+
+
+def version_text():
+    """The library's version and its main dependencies', for `--version` and bug reports.
+
+    Example:
+    ```python
+    version_text()  # "electra-keras 0.2.0 (tensorflow 2.21.0, ..., Python 3.11.7)"
+    ```
+    """
+    def installed(name):
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            return "not installed"
+
+    found = ", ".join(f"{name} {installed(name)}" for name in ("tensorflow", "tensorflow-text", "keras", "keras-hub"))
+    return f"electra-keras {installed('electra-keras')} ({found}, Python {platform.python_version()})"
+
+
+def add_version_flags(parser, long_flag=True):
+    """`-V` (and `--version` unless the command uses that name) print `version_text()`.
+
+    Example:
+    ```python
+    parser = argparse.ArgumentParser()
+    add_version_flags(parser)
+    ```
+    """
+    flags = ("-V", "--version") if long_flag else ("-V",)
+    parser.add_argument(*flags, action="version", version=version_text(), help="print the version and exit")
 
 
 def input_errors():

@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 
+from electra_keras.cli import add_version_flags
 from electra_keras.cli import input_errors
 from electra_keras.cli import positive_int
 
@@ -15,6 +16,7 @@ def build_dataset_main(argv=None):
     parser = argparse.ArgumentParser(
         description="Tokenize and pack a corpus into sharded, compressed TFRecords (resumable).",
     )
+    add_version_flags(parser)
     parser.add_argument("inputs", nargs="+", help=".txt/.jsonl/.csv files, optionally .gz")
     parser.add_argument("--vocab", required=True, help="vocab.txt (scripts/build_vocab.py makes one)")
     parser.add_argument("--output", required=True, help="dataset folder; re-run to resume or append")
@@ -50,6 +52,7 @@ def build_dataset_main(argv=None):
 def build_vocab_main(argv=None):
     """`scripts/build_vocab.py`: a WordPiece vocab.txt from corpora."""
     parser = argparse.ArgumentParser(description="Learn a WordPiece vocabulary ([PAD] [UNK] [CLS] [SEP] [MASK] first).")
+    add_version_flags(parser)
     parser.add_argument("inputs", nargs="+", help=".txt/.jsonl/.csv files, optionally .gz")
     parser.add_argument("--output", required=True, help="vocab.txt to write")
     parser.add_argument("--size", type=positive_int, default=30522)

@@ -4,6 +4,7 @@ import argparse
 import logging
 import sys
 
+from electra_keras.cli import add_version_flags
 from electra_keras.cli import input_errors
 from electra_keras.cli import positive_int
 
@@ -13,6 +14,7 @@ def main(argv=None):
         description="Export a trained discriminator as a SavedModel under BASE/NAME/VERSION "
         "(or, with --format, as Hugging Face folders or a keras-hub preset under --base).",
     )
+    add_version_flags(parser, long_flag=False)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--run", help="pretraining output folder")
     source.add_argument(

@@ -4,6 +4,7 @@ import argparse
 import logging
 import sys
 
+from electra_keras.cli import add_version_flags
 from electra_keras.cli import input_errors
 from electra_keras.cli import positive_int
 
@@ -13,6 +14,7 @@ def main(argv=None):
         description="Fine-tune a pretrained discriminator on labelled CSV/TSV/JSONL rows, "
         "on CoNLL/JSONL tagged sentences (--task tagging), or on SQuAD-layout JSON (--task qa).",
     )
+    add_version_flags(parser)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--run", help="pretraining output folder")
     source.add_argument(

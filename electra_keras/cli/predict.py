@@ -4,6 +4,7 @@ import argparse
 import logging
 import sys
 
+from electra_keras.cli import add_version_flags
 from electra_keras.cli import input_errors
 
 
@@ -12,6 +13,7 @@ def main(argv=None):
         description="Run a fine-tuned classifier over CSV/TSV/JSONL rows (a tagger: also CoNLL files; "
         "a question answerer: SQuAD files) and write JSON Lines predictions.",
     )
+    add_version_flags(parser)
     parser.add_argument("--model", required=True, help="a fine-tuning output folder, or a SavedModel folder")
     parser.add_argument("--input", required=True, help="rows: .csv, .tsv or .jsonl (optionally .gz); a tagger also reads CoNLL; a QA model reads SQuAD .json")
     parser.add_argument("--output", required=True, help="predictions, one JSON object per line")

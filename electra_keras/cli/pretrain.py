@@ -17,6 +17,7 @@ import logging
 import pathlib
 import sys
 
+from electra_keras.cli import add_version_flags
 from electra_keras.cli import input_errors
 from electra_keras.cli import positive_int
 from electra_keras.config import CONFIG_DIR
@@ -27,6 +28,7 @@ def parse_args(argv=None):
         description="Pretrain an ELECTRA discriminator (replaced token detection).",
         epilog="With no arguments: the tiny config on the bundled English+Korean corpus.",
     )
+    add_version_flags(parser)
     parser.add_argument("--config", default=str(CONFIG_DIR / "tiny.yaml"), help="YAML config")
     source = parser.add_mutually_exclusive_group()
     source.add_argument(
