@@ -57,6 +57,8 @@ def test_end_to_end_on_the_tiny_config(small_corpus, tmp_path):
     for key in ("loss", "mlm_loss", "disc_loss", "gen_accuracy", "disc_accuracy", "replaced_fraction"):
         assert np.isfinite(metrics["eval"][key]) and np.isfinite(metrics["train"][key])
     assert 0.0 < metrics["eval"]["disc_auc"] < 1.0
+    # Each evaluation covers training.eval_batches (2) batches of 8 held-out sequences of 32 tokens.
+    assert metrics["held_out"]["examples"] == 16 and 16 * 3 <= metrics["held_out"]["tokens"] <= 16 * 32
     # The downstream probe is scored at every evaluation.
     assert all(0.0 <= e["probe_accuracy"] <= 1.0 for e in metrics["evaluations"])
     assert "probe_accuracy" in result.stdout
