@@ -2,6 +2,8 @@
 
 Files are `.csv`, `.tsv` or `.jsonl` (optionally `.gz`), one example per
 row with a text field, an optional second text (pair tasks) and a label.
+They are UTF-8 (a BOM is dropped); what cannot be read raises a
+`LabelledDataError` naming the file and line.
 """
 
 import csv
