@@ -206,6 +206,10 @@ class DataConfig:
     short_sequence_probability: float = 0.05
     # Share of packed examples held out for evaluation.
     eval_fraction: float = 0.02
+    # Seeds the packing of an in-memory corpus and which examples are held
+    # out, apart from training.seed: runs that differ only in training.seed
+    # are evaluated on exactly the same examples.
+    split_seed: int = 0
 
     def validate(self):
         _check_positive(self, "vocabulary_size")

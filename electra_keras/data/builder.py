@@ -17,9 +17,11 @@ files are appended as new tasks. Problems that can be handled (undecodable
 bytes, empty lines and files, over-long lines, rows without text) are counted
 per input in the manifest; the rest (unreadable files, cut-off gzip,
 malformed JSON or CSV) stop the build with a message naming the file and
-line, leaving the finished inputs' shards in place.
+line before anything is written: each input is read through once first,
+so the folder stays as it was (or is not made).
 """
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -98,6 +100,14 @@ class _ShardWriter:
             self._writer.close()
             self._atomic.__exit__(None, None, None)
             self._writer, self._count = None, 0
+
+
+def _check_input(task):
+    """Reads one input file through (in a worker process); raises `CorpusError` where it is unusable."""
+    _, path, _, _, settings = task
+    for _ in iter_documents(pathlib.Path(path), InputStatistics(), settings["text_field"], settings["text_column"]):
+        pass
+
 
 def _run_task(task):
     """Builds the shards of one input file (in a worker process)."""
@@ -192,7 +202,6 @@ def build_dataset(inputs, output_dir, vocabulary_path, settings=None, num_proces
         _format_of(path)
     vocabulary = tokenization.load_vocabulary(vocabulary_path)
     vocabulary_sha256 = file_sha256(vocabulary_path)
-    output_dir.mkdir(parents=True, exist_ok=True)
     settings_dict = dataclasses.asdict(settings)
     previous = shard_format.read_manifest_or_none(output_dir)
     if previous is not None:
@@ -203,7 +212,6 @@ def build_dataset(inputs, output_dir, vocabulary_path, settings=None, num_proces
             )
         if previous["settings"] != settings_dict:
             raise BuildError(f"{output_dir}: was built with other settings {previous['settings']}; use a new folder")
-    tokenization.save_vocabulary(vocabulary, output_dir / "vocab.txt")
 
     # Known inputs keep their task index; new ones are appended.
     indices = {entry["path"]: entry["index"] for entry in (previous or {}).get("inputs", [])}
@@ -223,19 +231,22 @@ def build_dataset(inputs, output_dir, vocabulary_path, settings=None, num_proces
             if (recorded["size"], recorded["mtime_ns"]) == (stat.st_size, stat.st_mtime_ns):
                 done[index] = recorded
                 continue
-            record.unlink()
         tasks.append((index, str(path), str(output_dir), str(output_dir / "vocab.txt"), settings_dict))
-    if tasks:
-        logger.info("building %d inputs (%d already built)", len(tasks), len(done))
-        if num_processes > 1 and len(tasks) > 1:
-            context = multiprocessing.get_context("spawn")
-            with context.Pool(min(num_processes, len(tasks))) as pool:
-                for index, statistics in pool.imap_unordered(_run_task, tasks):
-                    done[index] = statistics
-        else:
-            for task in tasks:
-                index, statistics = _run_task(task)
-                done[index] = statistics
+    pool = None
+    if num_processes > 1 and len(tasks) > 1:
+        pool = multiprocessing.get_context("spawn").Pool(min(num_processes, len(tasks)))
+    with pool or contextlib.nullcontext():
+        # Every input is read through once before anything is written, so
+        # unusable input stops the build with the folder as it was.
+        list(pool.imap_unordered(_check_input, tasks) if pool else map(_check_input, tasks))
+        output_dir.mkdir(parents=True, exist_ok=True)
+        tokenization.save_vocabulary(vocabulary, output_dir / "vocab.txt")
+        for task in tasks:
+            (output_dir / "inputs" / f"{task[0]:05d}.json").unlink(missing_ok=True)
+        if tasks:
+            logger.info("building %d inputs (%d already built)", len(tasks), len(done))
+        for index, statistics in pool.imap_unordered(_run_task, tasks) if pool else map(_run_task, tasks):
+            done[index] = statistics
     return _write_manifest(output_dir, done, vocabulary_sha256, settings_dict, vocabulary)
 
 

@@ -142,32 +142,22 @@ def iter_documents(path, statistics, text_field="text", text_column="text"):
     try:
         with _open_bytes(path) as file:
             if kind == "csv":
-                text = io.TextIOWrapper(file, encoding="utf-8", errors="replace", newline="")
-                reader = csv.DictReader(text)
-                if reader.fieldnames is None or text_column not in reader.fieldnames:
-                    raise CorpusError(
-                        f"{path}:1: no column {text_column!r} in the header "
-                        f"{reader.fieldnames}; pass --text-column"
-                    )
-                for row in reader:
-                    line_number = reader.line_num
-                    document = _text_lines(row.get(text_column) or "", statistics)
-                    if document:
-                        yield document
-                    else:
-                        _count_row_without_text(statistics, line_number)
+                yield from _csv_documents(path, file, statistics, text_column)
                 return
             current = []
             for line_number, raw in enumerate(file, start=1):
                 line = _decode(raw, statistics, line_number)
+                if line_number == 1:
+                    line = line.removeprefix("\ufeff")
                 if kind == "jsonl":
                     if not line.strip():
                         statistics.empty_lines += 1
                         continue
                     try:
                         row = json.loads(line)
-                    except json.JSONDecodeError as error:
-                        raise CorpusError(f"{path}:{line_number}: not valid JSON ({error.msg})") from None
+                    except (ValueError, RecursionError) as error:  # huge numbers, deep nesting
+                        reason = getattr(error, "msg", error)
+                        raise CorpusError(f"{path}:{line_number}: not valid JSON ({reason})") from None
                     value = row.get(text_field) if isinstance(row, dict) else None
                     document = _text_lines(value, statistics) if isinstance(value, str) else []
                     if document:
@@ -188,10 +178,27 @@ def iter_documents(path, statistics, text_field="text", text_column="text"):
                 yield current
     except (EOFError, zlib.error, gzip.BadGzipFile) as error:
         raise CorpusError(f"{path}: cut off or corrupt after line {line_number} ({error})") from None
-    except csv.Error as error:
-        raise CorpusError(f"{path}:{line_number}: malformed CSV ({error})") from None
     except OSError as error:
         raise CorpusError(f"{path}: cannot read ({error})") from None
+
+
+def _csv_documents(path, file, statistics, text_column):
+    # utf-8-sig: a spreadsheet's BOM would otherwise rename the first column.
+    text = io.TextIOWrapper(file, encoding="utf-8-sig", errors="replace", newline="")
+    reader = csv.DictReader(text)
+    try:
+        if reader.fieldnames is None or text_column not in reader.fieldnames:
+            raise CorpusError(
+                f"{path}:1: no column {text_column!r} in the header {reader.fieldnames}; pass --text-column"
+            )
+        for row in reader:
+            document = _text_lines(row.get(text_column) or "", statistics)
+            if document:
+                yield document
+            else:
+                _count_row_without_text(statistics, reader.line_num)
+    except csv.Error as error:
+        raise CorpusError(f"{path}:{reader.line_num}: malformed CSV ({error})") from None
 
 
 def _count_row_without_text(statistics, line_number):

@@ -2,13 +2,15 @@
 
 Files are `.csv`, `.tsv` or `.jsonl` (optionally `.gz`), one example per
 row with a text field, an optional second text (pair tasks) and a label.
+They are UTF-8 (a BOM is dropped); what cannot be read raises a
+`LabelledDataError` naming the file and line.
 """
 
 import csv
 import gzip
-import io
 import json
 import pathlib
+import zlib
 
 import keras
 import numpy as np
@@ -38,39 +40,95 @@ def read_labelled(path, text_field="text", label_field="label", pair_field=None)
     kind = name.rsplit(".", 1)[-1].lower()
     if kind not in ("csv", "tsv", "jsonl"):
         raise LabelledDataError(f"{path}: expected .csv, .tsv or .jsonl (optionally .gz)")
-    opener = gzip.open if path.name.endswith(".gz") else open
     wanted = [f for f in (text_field, label_field, pair_field) if f]
     texts, pairs, labels = [], [], []
-    with opener(path, "rb") as binary:
-        stream = io.TextIOWrapper(binary, encoding="utf-8", newline="")
-        if kind == "jsonl":
-            rows = ((number, _json_row(path, number, line)) for number, line in enumerate(stream, 1) if line.strip())
-        else:
-            reader = csv.DictReader(stream, delimiter="\t" if kind == "tsv" else ",")
-            missing = [f for f in wanted if f not in (reader.fieldnames or [])]
-            if missing:
-                raise LabelledDataError(f"{path}:1: no column {missing[0]!r} in the header {reader.fieldnames}")
-            rows = ((reader.line_num, row) for row in reader)
-        for number, row in rows:
-            for field in wanted:
-                if row.get(field) in (None, ""):
-                    raise LabelledDataError(f"{path}:{number}: empty or missing {field!r}")
-            texts.append(str(row[text_field]))
-            pairs.append(str(row[pair_field]) if pair_field else None)
-            labels.append(row[label_field] if label_field else None)
+    lines = read_lines(path, LabelledDataError)
+    if kind == "jsonl":
+        rows = ((number, _json_row(path, number, line)) for number, line in lines if line.strip())
+    else:
+        reader = csv.DictReader((line for _, line in lines), delimiter="\t" if kind == "tsv" else ",")
+        rows = _csv_rows(path, reader, wanted)
+    for number, row in rows:
+        for field in wanted:
+            if row.get(field) in (None, ""):
+                raise LabelledDataError(f"{path}:{number}: empty or missing {field!r}")
+        texts.append(_text(path, number, row, text_field))
+        pairs.append(_text(path, number, row, pair_field) if pair_field else None)
+        labels.append(_label(path, number, row, label_field) if label_field else None)
     if not texts:
         raise LabelledDataError(f"{path}: no rows")
     return texts, pairs, labels
 
 
+def read_lines(path, error_type):
+    """Yields `(line number, text)` of a UTF-8 file, optionally `.gz`, without a leading BOM.
+
+    Lines end at `\\n` and keep their ending (as `csv` wants). Undecodable
+    bytes and cut-off or corrupt gzip raise `error_type` naming the file and line.
+
+    Example:
+    ```python
+    for number, line in read_lines(pathlib.Path("train.conll"), LabelledDataError):
+        ...
+    ```
+    """
+    opener = gzip.open if path.name.endswith(".gz") else open
+    number = 0
+    try:
+        with opener(path, "rb") as binary:
+            for number, raw in enumerate(binary, 1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as error:
+                    raise error_type(
+                        f"{path}:{number}: not UTF-8 ({error.reason} at byte {error.start} of the line); "
+                        "re-save the file as UTF-8"
+                    ) from None
+                yield number, line.removeprefix("\ufeff") if number == 1 else line
+    except (EOFError, zlib.error, gzip.BadGzipFile) as error:
+        raise error_type(f"{path}: cut off or corrupt after line {number} ({error})") from None
+    except OSError as error:
+        raise error_type(f"{path}: cannot read ({error})") from None
+
+
+def _csv_rows(path, reader, wanted):
+    try:
+        missing = [f for f in wanted if f not in (reader.fieldnames or [])]
+        if missing:
+            raise LabelledDataError(f"{path}:1: no column {missing[0]!r} in the header {reader.fieldnames}")
+        for row in reader:
+            yield reader.line_num, row
+    except csv.Error as error:
+        raise LabelledDataError(f"{path}:{reader.line_num}: malformed CSV ({error})") from None
+
+
 def _json_row(path, number, line):
     try:
         row = json.loads(line)
-    except json.JSONDecodeError as error:
-        raise LabelledDataError(f"{path}:{number}: not valid JSON ({error.msg})") from None
+    except (ValueError, RecursionError) as error:  # huge numbers and deep nesting are not JSONDecodeErrors
+        raise LabelledDataError(f"{path}:{number}: not valid JSON ({getattr(error, 'msg', error)})") from None
     if not isinstance(row, dict):
         raise LabelledDataError(f"{path}:{number}: expected a JSON object")
     return row
+
+
+def _text(path, number, row, field):
+    # A number is text ("42"); a list or object is a mistake, not a sentence.
+    if isinstance(row[field], (dict, list, bool)):
+        raise LabelledDataError(f"{path}:{number}: {field!r} must be a string, got {type(row[field]).__name__}")
+    return str(row[field])
+
+
+def _label(path, number, row, field):
+    # One label (str, number, bool) or a list of them (multi-label).
+    value = row[field]
+    if isinstance(value, dict) or (
+        isinstance(value, list) and not all(isinstance(v, (str, int, float)) for v in value)
+    ):
+        raise LabelledDataError(
+            f"{path}:{number}: {field!r} must be a label or a list of labels, got {json.dumps(value)[:60]}"
+        )
+    return value
 
 
 def encode_pairs(tokenizer, texts, pairs, sequence_length):

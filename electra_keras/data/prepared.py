@@ -2,13 +2,17 @@
 
 `prepare_corpus` reads, tokenizes and packs text in memory (a vocabulary is
 learned when none is given); `prepare_built` streams the shards
-`scripts/build_dataset.py` wrote. Both give a `PreparedData`.
+`scripts/build_dataset.py` wrote. Both give a `PreparedData`. The held-out
+examples depend on `data.split_seed` (in memory) or the build's seed
+(built shards), never on `training.seed`.
 """
 
 import dataclasses
 import logging
 import pathlib
 import typing
+
+import numpy as np
 
 from electra_keras.data import corpus
 from electra_keras.data import packing
@@ -78,10 +82,12 @@ def prepare_corpus(config, corpus_paths, vocabulary=None):
         pad_token_id=tokenizer.pad_token_id,
         single_segment_probability=config.data.single_segment_probability,
         short_sequence_probability=config.data.short_sequence_probability,
-        seed=config.training.seed,
+        seed=config.data.split_seed,
     )
     batch_size, seed = config.training.batch_size, config.training.seed
-    train, held_out = packing.split_examples(examples, config.data.eval_fraction, batch_size, seed=seed)
+    train, held_out = packing.split_examples(
+        examples, config.data.eval_fraction, batch_size, seed=config.data.split_seed
+    )
     statistics = dataclasses.asdict(statistics)
     statistics.update(
         examples=len(examples["token_ids"]),
@@ -99,6 +105,21 @@ def prepare_corpus(config, corpus_paths, vocabulary=None):
         train=train,
         eval=held_out,
     )
+
+
+def held_out_size(eval_dataset):
+    """`{"examples", "tokens"}`: what an evaluation over `eval_dataset` covers (tokens without padding).
+
+    Example:
+    ```python
+    held_out_size(prepared.eval_dataset.take(config.training.eval_batches))  # {"examples": 80, "tokens": 9710}
+    ```
+    """
+    examples = tokens = 0
+    for batch in eval_dataset if eval_dataset is not None else ():
+        examples += int(batch["padding_mask"].shape[0])
+        tokens += int(np.sum(batch["padding_mask"]))
+    return {"examples": examples, "tokens": tokens}
 
 
 def prepare_built(config, data_dir, vocabulary_path=None):

@@ -108,17 +108,24 @@ def read_squad(path):
     """
     path = pathlib.Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise SquadDataError(f"{path}: file not found") from None
+    except OSError as error:
+        raise SquadDataError(f"{path}: cannot read ({error})") from None
+    try:
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise SquadDataError(f"{path}: not UTF-8 ({error})") from None
+        line = raw[: error.start].count(b"\n") + 1
+        raise SquadDataError(f"{path}:{line}: not UTF-8 ({error.reason}); re-save the file as UTF-8") from None
     if not text.strip():
         raise SquadDataError(f"{path}: empty file")
     try:
         document = json.loads(text)
     except json.JSONDecodeError as error:
         raise SquadDataError(f"{path}:{error.lineno}:{error.colno}: not valid JSON ({error.msg})") from None
+    except (ValueError, RecursionError) as error:  # huge numbers and deep nesting are not JSONDecodeErrors
+        raise SquadDataError(f"{path}: not valid JSON ({error})") from None
 
     examples, first_seen = [], {}
     for a, article in enumerate(_field(path, document, "data", list, "top level")):

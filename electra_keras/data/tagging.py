@@ -16,14 +16,13 @@ word; the other subwords, [CLS], [SEP] and padding are ignored by the loss.
 
 import bisect
 import dataclasses
-import gzip
-import io
 import json
 import pathlib
 
 import numpy as np
 
 from electra_keras.data.labelled_rows import LabelledDataError
+from electra_keras.data.labelled_rows import read_lines
 
 IGNORED_LABEL = -100  # subwords that are not a word's first: no loss, no prediction
 OUTSIDE = "O"
@@ -62,16 +61,11 @@ def read_tagged(path, tag_column=-1, tokens_field="tokens", tags_field="tags", r
     path = pathlib.Path(path)
     if not path.is_file():
         raise LabelledDataError(f"{path}: file not found")
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rb") as binary:
-        lines = io.TextIOWrapper(binary, encoding="utf-8", errors="strict")
-        try:
-            if path.name.removesuffix(".gz").endswith(".jsonl"):
-                sentences = list(_jsonl_sentences(path, lines, tokens_field, tags_field, require_tags))
-            else:
-                sentences = list(_conll_sentences(path, lines, tag_column, require_tags))
-        except UnicodeDecodeError as error:
-            raise LabelledDataError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+    lines = read_lines(path, LabelledDataError)
+    if path.name.removesuffix(".gz").endswith(".jsonl"):
+        sentences = list(_jsonl_sentences(path, lines, tokens_field, tags_field, require_tags))
+    else:
+        sentences = list(_conll_sentences(path, lines, tag_column, require_tags))
     if not sentences:
         raise LabelledDataError(f"{path}: no sentences")
     return sentences
@@ -79,7 +73,7 @@ def read_tagged(path, tag_column=-1, tokens_field="tokens", tags_field="tags", r
 
 def _conll_sentences(path, lines, tag_column, require_tags):
     words, tags, where, columns = [], [], [], None
-    for number, line in enumerate(lines, 1):
+    for number, line in lines:
         fields = line.split()
         if fields and fields[0] == "-DOCSTART-":
             continue
@@ -106,13 +100,13 @@ def _conll_sentences(path, lines, tag_column, require_tags):
 
 
 def _jsonl_sentences(path, lines, tokens_field, tags_field, require_tags):
-    for number, line in enumerate(lines, 1):
+    for number, line in lines:
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise LabelledDataError(f"{path}:{number}: not valid JSON ({error.msg})") from None
+        except (ValueError, RecursionError) as error:  # huge numbers and deep nesting are not JSONDecodeErrors
+            raise LabelledDataError(f"{path}:{number}: not valid JSON ({getattr(error, 'msg', error)})") from None
         words = row.get(tokens_field) if isinstance(row, dict) else None
         if not isinstance(words, list) or not words or not all(isinstance(w, str) and w.strip() for w in words):
             raise LabelledDataError(f"{path}:{number}: {tokens_field!r} must be a non-empty list of words")

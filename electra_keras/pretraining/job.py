@@ -150,6 +150,8 @@ def _train(config, run, corpus_paths, data_dir, vocabulary, strategy, resume_fro
     eval_dataset = prepared.eval_dataset
     if eval_dataset is not None:
         eval_dataset = eval_dataset.take(training.eval_batches)
+    held_out = preparation.held_out_size(eval_dataset)
+    logger.info("each evaluation covers %(examples)d held-out examples, %(tokens)d tokens", held_out)
 
     with strategy.scope():
         pretrainer = build_pretrainer(config, prepared.tokenizer)
@@ -256,6 +258,8 @@ def _train(config, run, corpus_paths, data_dir, vocabulary, strategy, resume_fro
         "resumed_from_step": start_step or None,
         "train": evaluation_log.last_train,
         "eval": final_eval,
+        # What the eval figures are averaged over: the same examples in every evaluation.
+        "held_out": held_out,
         # Accuracy of a discriminator that calls every token original.
         "eval_all_original_accuracy": 1.0 - final_eval.get("replaced_fraction", float("nan")),
         "evaluations": evaluation_log.evaluations,

@@ -65,6 +65,8 @@ def test_end_to_end_on_the_tiny_config(small_corpus, tmp_path):
     assert [p["glue"] for p in compute["points"]] == [74.1, 76.0, 77.7, 79.0, 79.9]
     assert all(p["hours_at_measured_rate"] > 0 for p in compute["points"])
     assert result.stderr.count("below the smallest published ELECTRA-Small point") == 2
+    # Each evaluation covers training.eval_batches (2) batches of 8 held-out sequences of 32 tokens.
+    assert metrics["held_out"]["examples"] == 16 and 16 * 3 <= metrics["held_out"]["tokens"] <= 16 * 32
     # The downstream probe is scored at every evaluation.
     assert all(0.0 <= e["probe_accuracy"] <= 1.0 for e in metrics["evaluations"])
     assert "probe_accuracy" in result.stdout
