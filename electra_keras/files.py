@@ -1,9 +1,74 @@
 """Atomic file writes: a reader sees the old file or the new one, never half."""
 
 import contextlib
+import errno
 import os
 import pathlib
+import resource
 import shutil
+
+# Errors that mean "no room": a full disk, a quota, a file-size limit (ulimit -f).
+_NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+# How TensorFlow's file writers word the same (their errors carry no errno).
+_NO_ROOM_WORDS = ("No space left on device", "Disk quota exceeded", "File too large")
+
+
+class WriteFailed(OSError):
+    """A file or folder could not be written; what was at its path before is unchanged.
+
+    Example:
+    ```python
+    try:
+        write_json_atomic("out/metrics.json", {"loss": 1.0})
+    except WriteFailed as error:
+        print(f"error: {error}")  # out/metrics.json: could not be written, the disk is full: ...
+    ```
+    """
+
+    @classmethod
+    def about(cls, path, error):
+        """The `WriteFailed` for `path`, saying why from `error` (an `OSError` or TensorFlow error)."""
+        if not no_room(error):
+            reason = "writing failed"
+        elif getattr(error, "errno", None) == errno.EFBIG or "File too large" in str(error):
+            reason = "a file outgrew the file-size limit (ulimit -f)"
+        else:
+            reason = "the disk is full"
+        failed = cls(f"{path}: could not be written, {reason} ({error}); what was there before is unchanged")
+        failed.errno = getattr(error, "errno", None)
+        return failed
+
+
+def ensure_room(folder, num_bytes):
+    """Raises `WriteFailed` before anything is written when `folder`'s disk has under `num_bytes` free.
+
+    Also when the process may not write files of `num_bytes` (`ulimit -f`).
+    For writers that crash instead of failing when the disk fills under
+    them: h5py (HDF5 1.14) segfaults closing a file whose writes failed.
+
+    Example:
+    ```python
+    ensure_room("runs/demo/checkpoints", 450 * 2**20)
+    ```
+    """
+    needed = f"about {num_bytes / 2**20:.1f} MiB needed"
+    free = shutil.disk_usage(folder).free
+    if free < num_bytes:
+        raise WriteFailed.about(folder, OSError(errno.ENOSPC, f"{free / 2**20:.1f} MiB free, {needed}"))
+    largest = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if largest != resource.RLIM_INFINITY and largest < num_bytes:
+        raise WriteFailed.about(folder, OSError(errno.EFBIG, f"files of at most {largest / 2**20:.1f} MiB, {needed}"))
+
+
+def no_room(error):
+    """Whether `error` says the disk (or a quota or file-size limit) is full.
+
+    Example:
+    ```python
+    no_room(OSError(errno.ENOSPC, "No space left on device"))  # True
+    ```
+    """
+    return getattr(error, "errno", None) in _NO_ROOM or any(words in str(error) for words in _NO_ROOM_WORDS)
 
 
 @contextlib.contextmanager
@@ -11,7 +76,8 @@ def atomic_path(path):
     """Yields a temporary path beside `path`; renames it into place on success.
 
     The temporary name keeps the final suffix (Keras checks `.keras` and
-    `.weights.h5`) and starts with a dot; on an exception it is removed.
+    `.weights.h5`) and starts with a dot; on an exception it is removed, and
+    an `OSError` (such as a full disk) becomes a `WriteFailed` naming `path`.
 
     Example:
     ```python
@@ -27,6 +93,10 @@ def atomic_path(path):
     try:
         yield temporary
         os.replace(temporary, path)
+    except WriteFailed:
+        raise
+    except OSError as error:
+        raise WriteFailed.about(path, error) from error
     finally:
         if temporary.exists():
             temporary.unlink()
@@ -54,7 +124,8 @@ def replace_directory(source, target):
 def atomic_directory(path):
     """Yields an empty staging folder beside `path`; renames it into place on success.
 
-    On an exception the staging folder is removed and `path` is untouched.
+    On an exception the staging folder is removed and `path` is untouched;
+    an `OSError` (such as a full disk) becomes a `WriteFailed` naming `path`.
 
     Example:
     ```python
@@ -70,6 +141,10 @@ def atomic_directory(path):
     try:
         yield staging
         replace_directory(staging, path)
+    except WriteFailed:
+        raise
+    except OSError as error:
+        raise WriteFailed.about(path, error) from error
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
