@@ -168,6 +168,26 @@ def test_a_lock_left_by_a_dead_run_is_taken_over_with_a_warning(tmp_path, caplog
 
 # --- Real processes -----------------------------------------------------------
 
+
+def test_progress_output_to_a_closed_pipe_is_discarded_not_fatal():
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    script = (
+        "import sys\n"
+        "from electra_keras.cli import survive_closed_stdout\n"
+        "survive_closed_stdout()\n"
+        "for step in range(3):\n"
+        "    print('Epoch', step, flush=True)\n"
+        "print('still running', file=sys.stderr)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], stdout=write_end, stderr=subprocess.PIPE, text=True,
+                            timeout=120, check=False)
+    os.close(write_end)
+    # Exits cleanly: no BrokenPipeError, not even at the interpreter's last flush.
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "BrokenPipeError" not in result.stderr and result.stderr.endswith("still running\n")
+
+
 LONG_RUN = ["--steps", 400, *FAST]
 
 
