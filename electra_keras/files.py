@@ -1,11 +1,13 @@
 """Atomic file writes: a reader sees the old file or the new one, never half."""
 
 import contextlib
+import ctypes
 import errno
 import os
 import pathlib
 import resource
 import shutil
+import socket
 
 # Errors that mean "no room": a full disk, a quota, a file-size limit (ulimit -f).
 _NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
@@ -105,19 +107,58 @@ def atomic_path(path):
 def replace_directory(source, target):
     """Renames `source` to `target`, replacing what was there.
 
+    On Linux the two folders are swapped in one step (`renameat2` with
+    `RENAME_EXCHANGE`), so a reader, or a process killed meanwhile, sees the
+    old folder or the new one, never neither.
+
     Example:
     ```python
     replace_directory("out/.export-tmp", "out/export")
     ```
     """
     source, target = pathlib.Path(source), pathlib.Path(target)
-    if target.exists():
+    if not target.exists():
+        os.rename(source, target)
+    elif _exchange(source, target):
+        shutil.rmtree(source, ignore_errors=True)  # now the old folder
+    else:
         old = target.with_name(f".{target.name}-old-{os.getpid()}")
         os.rename(target, old)
         os.rename(source, target)
         shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.rename(source, target)
+
+
+def _exchange(first, second):
+    """Swaps two paths atomically; False where the system cannot."""
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is None:
+        return False
+    at_current_directory, rename_exchange = -100, 2
+    if renameat2(at_current_directory, os.fsencode(first), at_current_directory, os.fsencode(second),
+                 rename_exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):  # an old kernel, a file system without it
+        return False
+    raise OSError(code, os.strerror(code), str(second))
+
+
+def _remove_stale_staging(parent):
+    """Removes the staging folders that killed processes of this host left in `parent`."""
+    for staging in parent.glob(f".*.tmp-{socket.gethostname()}-*"):
+        pid = staging.name.rsplit("-", 1)[1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @contextlib.contextmanager
@@ -126,6 +167,9 @@ def atomic_directory(path):
 
     On an exception the staging folder is removed and `path` is untouched;
     an `OSError` (such as a full disk) becomes a `WriteFailed` naming `path`.
+    The staging name starts with a dot and names this host and process;
+    staging folders that dead processes of this host left beside `path` are
+    removed first.
 
     Example:
     ```python
@@ -135,7 +179,9 @@ def atomic_directory(path):
     """
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    # Host and pid in the name: a later write here removes what a killed one left.
+    _remove_stale_staging(path.parent)
+    staging = path.with_name(f".{path.name}.tmp-{socket.gethostname()}-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     try:
