@@ -41,8 +41,8 @@ class WriteFailed(OSError):
         return failed
 
 
-def ensure_room(folder, num_bytes):
-    """Raises `WriteFailed` before anything is written when `folder`'s disk has under `num_bytes` free.
+def ensure_room(path, num_bytes):
+    """Raises `WriteFailed` naming `path` before it is written when its disk has under `num_bytes` free.
 
     Also when the process may not write files of `num_bytes` (`ulimit -f`).
     For writers that crash instead of failing when the disk fills under
@@ -50,16 +50,16 @@ def ensure_room(folder, num_bytes):
 
     Example:
     ```python
-    ensure_room("runs/demo/checkpoints", 450 * 2**20)
+    ensure_room("runs/demo/checkpoints/ckpt-000000500", 450 * 2**20)
     ```
     """
     needed = f"about {num_bytes / 2**20:.1f} MiB needed"
-    free = shutil.disk_usage(folder).free
+    free = shutil.disk_usage(pathlib.Path(path).parent).free
     if free < num_bytes:
-        raise WriteFailed.about(folder, OSError(errno.ENOSPC, f"{free / 2**20:.1f} MiB free, {needed}"))
+        raise WriteFailed.about(path, OSError(errno.ENOSPC, f"{free / 2**20:.1f} MiB free, {needed}"))
     largest = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
     if largest != resource.RLIM_INFINITY and largest < num_bytes:
-        raise WriteFailed.about(folder, OSError(errno.EFBIG, f"files of at most {largest / 2**20:.1f} MiB, {needed}"))
+        raise WriteFailed.about(path, OSError(errno.EFBIG, f"files of at most {largest / 2**20:.1f} MiB, {needed}"))
 
 
 def no_room(error):

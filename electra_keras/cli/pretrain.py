@@ -122,7 +122,7 @@ def main(argv=None):
         message = write_failure(error)
         if message is None:
             raise
-        print(f"{message}\nfree some space and run the same command again to resume {output} from its newest "
+        print(f"{message}\nmake room, then run the same command again to resume {output} from its newest "
               "complete checkpoint", file=sys.stderr)
         return WRITE_FAILED
     if "worker" in metrics:

@@ -23,11 +23,10 @@ import numpy as np
 from electra_keras.files import atomic_directory
 from electra_keras.files import ensure_room
 
+logger = logging.getLogger(__name__)
+
 FORMAT_VERSION = 1
 _PREFIX = "ckpt-"
-
-
-logger = logging.getLogger(__name__)
 
 
 class CheckpointError(ValueError):
@@ -105,7 +104,7 @@ def save_checkpoint(model, directory, step, keep=3, state=None):
     target = checkpoint_path(directory, step)
     pathlib.Path(directory).mkdir(parents=True, exist_ok=True)
     # h5py crashes rather than fails when the disk fills during its write: check first.
-    ensure_room(directory, _weights_bytes(model) * 1.1 + 2**20)
+    ensure_room(target, _weights_bytes(model) * 1.1 + 2**20)
     with atomic_directory(target) as staging:
         model.save_weights(staging / "model.weights.h5")
         record = {

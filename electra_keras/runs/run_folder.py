@@ -19,8 +19,8 @@ It also holds the rules of a run folder: a folder that is not a run is
 never written into; a complete run is never resumed; an unfinished one is
 resumed only with the same model, objective, data, batch size, seed and
 input files; a folder another live process trains in (it holds `.lock`) is
-refused, naming that process. Every file
-is written atomically, so a crash leaves the old file or the new one.
+refused, naming that process. Every file is written atomically, so a crash
+leaves the old file or the new one.
 """
 
 import dataclasses

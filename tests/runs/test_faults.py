@@ -60,7 +60,8 @@ def test_a_full_disk_refuses_a_checkpoint_before_writing_and_keeps_the_previous_
     monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(2**30, 2**30 - 10**5, 10**5))
     with pytest.raises(WriteFailed) as failed:
         save_checkpoint(model, tmp_path, 2)
-    assert f"{tmp_path}: could not be written, the disk is full ([Errno 28] 0.1 MiB free, about" in str(failed.value)
+    message = str(failed.value)
+    assert f"{tmp_path / 'ckpt-000000002'}: could not be written, the disk is full ([Errno 28] 0.1 MiB free" in message
     # Only the previous checkpoint: no half-written one, no staging folder.
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt-000000001"]
     restored = pretrainer()
@@ -284,7 +285,8 @@ def test_a_full_disk_then_a_damaged_checkpoint_then_the_run_resumes(small_corpus
     )
     assert full.returncode == 4, full.stderr[-3000:]
     assert "Traceback" not in full.stderr
-    assert f"error: {output / 'checkpoints'}: could not be written, a file outgrew the file-size limit" in full.stderr
+    assert f"error: {output / 'checkpoints'}/ckpt-" in full.stderr
+    assert "could not be written, a file outgrew the file-size limit (ulimit -f)" in full.stderr
     assert "run the same command again to resume" in full.stderr
     assert json.loads((output / "run_state.json").read_text())["status"] == "failed"
     # The checkpoints before it are all there, and nothing half-written beside them.
