@@ -4,9 +4,12 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import contextlib  # noqa: E402
 import gzip  # noqa: E402
 import json  # noqa: E402
 import pathlib  # noqa: E402
+import resource  # noqa: E402
+import signal  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 
@@ -157,3 +160,20 @@ def write_task(folder, rows_per_split=120):
                 label = ["pos", "neg"][int(rng.integers(2))]
                 text = " ".join(rng.choice(words[2:], 5)) + (" good" if label == "pos" else " bad")
                 out.write(json.dumps({"text": text, "label": label}) + "\n")
+
+
+@contextlib.contextmanager
+def file_size_limit(max_bytes):
+    """Makes writes past `max_bytes` in one file fail (EFBIG), as on a full disk, without root.
+
+    The limit (`ulimit -f`) acts in the C writers too (h5py, TensorFlow), so
+    the code under test meets the failure where a full disk would put it.
+    """
+    previous_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # else the process is killed
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (max_bytes, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous_handler)

@@ -9,15 +9,17 @@
 | `scripts/build_vocab.py` (`electra-build-vocab`) | `electra_keras.data.tokenizer.build_vocabulary` |
 | `scripts/predict.py` (`electra-predict`) | `electra_keras.finetuning.predict.predict_file` |
 
-Bad input prints one `error:` line and exits with 2. `--version` (`-V`;
-`electra-export` has only `-V`, its `--version` is the export's number)
-prints the library's version and those of its main dependencies.
+Bad input prints one `error:` line and exits with 2; a write that fails
+(a full disk) prints one `error:` line naming the file and exits with 4.
+`--version` (`-V`; `electra-export` has only `-V`, its `--version` is the
+export's number) prints the library's version and its main dependencies'.
 """
 
 import argparse
 import importlib.metadata
 import os
 import platform
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -82,3 +84,77 @@ def input_errors():
         ConfigError, CorpusError, LabelledDataError, RecordError, VocabularyError, CheckpointFormatError,
         StrategyError, CheckpointError, RunFolderError, SquadDataError, TokenizerFileError,
     )
+
+
+WRITE_FAILED = 4  # the exit status of a write that failed (a full disk)
+
+
+def write_failure(error):
+    """The `error:` line for an `OSError` from writing, or None for other errors.
+
+    A `files.WriteFailed` names its file already; any other `OSError` counts
+    only when it says the disk is full.
+
+    Example:
+    ```python
+    except OSError as error:
+        message = write_failure(error)
+        if message is None:
+            raise
+        print(message, file=sys.stderr)
+    ```
+    """
+    from electra_keras.files import WriteFailed
+    from electra_keras.files import no_room
+
+    if isinstance(error, WriteFailed):
+        return f"error: {error}"
+    if no_room(error):
+        return f"error: the disk is full: {error}"
+    return None
+
+
+class _DiscardWhenClosed:
+    """A stdout that, once its reader has gone (a closed pipe), sends the rest to /dev/null."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._discard()
+            return len(text)
+
+    def flush(self):
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._discard()
+
+    def _discard(self):
+        # On the file descriptor, so the interpreter's last flush at exit succeeds too.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self._stream.fileno())
+        os.close(devnull)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def survive_closed_stdout():
+    """Makes progress output to a closed pipe (`train | head`, a dead log reader) vanish instead of failing.
+
+    Python raises `BrokenPipeError` on the first write after the reader
+    went away; a long run must keep training, and still save on SIGTERM.
+
+    Example:
+    ```python
+    def main(argv=None):
+        survive_closed_stdout()
+        ...
+    ```
+    """
+    if not isinstance(sys.stdout, _DiscardWhenClosed):
+        sys.stdout = _DiscardWhenClosed(sys.stdout)

@@ -4,9 +4,11 @@ import argparse
 import logging
 import sys
 
+from electra_keras.cli import WRITE_FAILED
 from electra_keras.cli import add_version_flags
 from electra_keras.cli import input_errors
 from electra_keras.cli import positive_int
+from electra_keras.cli import write_failure
 
 
 def main(argv=None):
@@ -58,6 +60,12 @@ def main(argv=None):
     except (*input_errors(), ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:
+        message = write_failure(error)
+        if message is None:
+            raise
+        print(message, file=sys.stderr)
+        return WRITE_FAILED
     if args.format == "huggingface":
         print(f"exported {target}/generator and {target}/discriminator")
     else:

@@ -7,6 +7,7 @@ import sys
 from electra_keras.cli import add_version_flags
 from electra_keras.cli import input_errors
 from electra_keras.cli import positive_int
+from electra_keras.cli import survive_closed_stdout
 
 
 def main(argv=None):
@@ -73,6 +74,7 @@ def main(argv=None):
              "stop, or start from random weights of the same sizes",
     )
     args = parser.parse_args(argv)
+    survive_closed_stdout()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from electra_keras.finetuning.health import CollapsedEncoderError
     from electra_keras.finetuning.job import FinetuningSettings

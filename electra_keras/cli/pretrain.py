@@ -17,9 +17,12 @@ import logging
 import pathlib
 import sys
 
+from electra_keras.cli import WRITE_FAILED
 from electra_keras.cli import add_version_flags
 from electra_keras.cli import input_errors
 from electra_keras.cli import positive_int
+from electra_keras.cli import survive_closed_stdout
+from electra_keras.cli import write_failure
 from electra_keras.config import CONFIG_DIR
 
 
@@ -72,6 +75,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    survive_closed_stdout()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from electra_keras.config import ElectraConfig
     from electra_keras.data.corpus import DEFAULT_CORPUS
@@ -116,6 +120,13 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"interrupted; {output} is marked failed", file=sys.stderr)
         return 130
+    except OSError as error:
+        message = write_failure(error)
+        if message is None:
+            raise
+        print(f"{message}\nmake room, then run the same command again to resume {output} from its newest "
+              "complete checkpoint", file=sys.stderr)
+        return WRITE_FAILED
     if "worker" in metrics:
         print(f"{metrics['worker']}: done, {metrics['steps']} steps; the chief writes the outputs")
         return 0

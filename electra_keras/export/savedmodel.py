@@ -4,17 +4,17 @@ Keras' `ExportArchive` saves Keras 3 variables so that TF1-style loaders
 (TF Serving's graph mode) restore them; plain `tf.saved_model.save` of the
 layers leaves the functions' variables unrestored there. The export is
 written to a staging folder beside its target and renamed into place, so a
-reader never sees a half-written model; an existing export is replaced.
+reader never sees a half-written model; an existing export is replaced. A
+write that fails (a full disk) raises `WriteFailed` and leaves what was there.
 """
 
 import pathlib
-import shutil
-import tempfile
 
 import keras
 import tensorflow as tf
 
-from electra_keras.files import replace_directory
+from electra_keras.files import WriteFailed
+from electra_keras.files import atomic_directory
 
 # TF2's SavedModel writer marks every signature as Predict; TF Serving's
 # Classify and Regress APIs look for these method names.
@@ -47,31 +47,36 @@ def write_saved_model(export_dir, resources, endpoints, warmup_inputs=None, shap
     write_saved_model("models/electra/1", [model], {"serving_default": serve})
     ```
     """
+    export_dir = pathlib.Path(export_dir)
+    # The staging name starts with a dot, so TF Serving (which loads the
+    # highest all-digit folder) never sees a half-written version.
+    with atomic_directory(export_dir) as staging:
+        try:
+            _write_into(staging, export_dir.parent.name, resources, endpoints, warmup_inputs, shape_warmup)
+        except tf.errors.OpError as error:
+            # TensorFlow's writers report a full disk as an OpError, not an OSError.
+            raise WriteFailed.about(export_dir, error) from error
+    return export_dir
+
+
+def _write_into(folder, model_name, resources, endpoints, warmup_inputs, shape_warmup):
     from tensorflow.core.protobuf import saved_model_pb2
 
-    export_dir = pathlib.Path(export_dir)
-    export_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = pathlib.Path(tempfile.mkdtemp(dir=export_dir.parent, prefix=f".{export_dir.name}-"))
-    try:
-        archive = keras.export.ExportArchive()
-        for resource in resources:
-            archive.track(resource)
-        for name, function in endpoints.items():
-            archive.add_endpoint(name, function)
-        archive.write_out(str(staging), verbose=False)
-        if any(name in SERVING_METHODS for name in endpoints):
-            graph_path = staging / "saved_model.pb"
-            saved_model = saved_model_pb2.SavedModel.FromString(graph_path.read_bytes())
-            for name, signature in saved_model.meta_graphs[0].signature_def.items():
-                if name in SERVING_METHODS:
-                    signature.method_name = SERVING_METHODS[name]
-            graph_path.write_bytes(saved_model.SerializeToString())
-        if warmup_inputs:
-            write_warmup_requests(staging, export_dir.parent.name, warmup_inputs, shape_warmup)
-        replace_directory(staging, export_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return export_dir
+    archive = keras.export.ExportArchive()
+    for resource in resources:
+        archive.track(resource)
+    for name, function in endpoints.items():
+        archive.add_endpoint(name, function)
+    archive.write_out(str(folder), verbose=False)
+    if any(name in SERVING_METHODS for name in endpoints):
+        graph_path = folder / "saved_model.pb"
+        saved_model = saved_model_pb2.SavedModel.FromString(graph_path.read_bytes())
+        for name, signature in saved_model.meta_graphs[0].signature_def.items():
+            if name in SERVING_METHODS:
+                signature.method_name = SERVING_METHODS[name]
+        graph_path.write_bytes(saved_model.SerializeToString())
+    if warmup_inputs:
+        write_warmup_requests(folder, model_name, warmup_inputs, shape_warmup)
 
 
 def write_warmup_requests(saved_model_dir, model_name, inputs, more_requests=()):

@@ -32,7 +32,7 @@ from electra_keras.pretraining.trainer import build_pretrainer
 from electra_keras.runs import callbacks
 from electra_keras.runs.checkpoints import list_checkpoints
 from electra_keras.runs.checkpoints import optimizer_step
-from electra_keras.runs.checkpoints import restore_checkpoint
+from electra_keras.runs.checkpoints import restore_newest
 from electra_keras.runs.probe import ProbeTask
 from electra_keras.runs.run_folder import RunFolder
 from electra_keras.runs.run_folder import RunFolderError
@@ -93,22 +93,29 @@ def run_pretraining(
             vocabulary = run.vocabulary_path
         return _train(config, run, corpus_paths, data_dir, vocabulary, strategy, resume_from, source, verbose,
                       task_name)
-    resume_from = run.claim(overwrite, config, inputs)
-    if resume_from is not None:
-        # The vocabulary the run started with, even if it was built then.
-        vocabulary = run.vocabulary_path
-    run.mark("running", inputs)
     try:
-        metrics = _train(config, run, corpus_paths, data_dir, vocabulary, strategy, resume_from, source, verbose,
-                         task_name)
-    except callbacks.TrainingInterrupted as error:
-        run.mark("interrupted", inputs, step=error.step, error=str(error))
-        raise
-    except BaseException as error:
-        run.mark("failed", inputs, error=f"{type(error).__name__}: {error}")
-        raise
-    run.mark("complete", inputs)
-    return metrics
+        resume_from = run.claim(overwrite, config, inputs)
+        if resume_from is not None:
+            # The vocabulary the run started with, even if it was built then.
+            vocabulary = run.vocabulary_path
+        run.mark("running", inputs)
+        try:
+            metrics = _train(config, run, corpus_paths, data_dir, vocabulary, strategy, resume_from, source,
+                             verbose, task_name)
+        except callbacks.TrainingInterrupted as error:
+            run.mark("interrupted", inputs, step=error.step, error=str(error))
+            raise
+        except BaseException as error:
+            try:
+                run.mark("failed", inputs, error=f"{type(error).__name__}: {error}")
+            except OSError as marking:
+                # A full disk may refuse this small file too; the error that stopped the run matters more.
+                logger.error("could not mark %s failed: %s", run.path, marking)
+            raise
+        run.mark("complete", inputs)
+        return metrics
+    finally:
+        run.release()
 
 
 def _adopt(config, source, vocabulary_path):
@@ -186,7 +193,8 @@ def _train(config, run, corpus_paths, data_dir, vocabulary, strategy, resume_fro
                 initial["probe_accuracy"] = probe.task.accuracy(pretrainer.discriminator)
             evaluation_log.evaluations.append({"step": 0, **initial})
     if resume_from is not None:
-        state = restore_checkpoint(pretrainer, resume_from)
+        # The newest readable checkpoint: one damaged since it was written is set aside.
+        resume_from, state = restore_newest(pretrainer, run.checkpoints_dir, set_aside=run.writer)
         start_step = state["step"]
         evaluation_log.evaluations = [e for e in state.get("evaluations", []) if e["step"] <= start_step]
         logger.info("resumed from %s at step %d", resume_from, start_step)

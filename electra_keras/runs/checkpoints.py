@@ -7,16 +7,23 @@ states and what the caller adds, such as the input position). The masks and
 the Gumbel noise are drawn from stateless seeds folded with the step, so they
 need no state of their own. The folder is staged under a hidden name and
 renamed into place, so a crash leaves the previous checkpoints untouched and
-never a half-written one.
+never a half-written one. A checkpoint damaged after it was written (a bad
+disk, a truncated copy) is set aside in `corrupt/` on resume, and the run
+resumes from the one before it (`restore_newest`).
 """
 
 import json
+import logging
+import math
 import pathlib
 import shutil
 
 import numpy as np
 
 from electra_keras.files import atomic_directory
+from electra_keras.files import ensure_room
+
+logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 _PREFIX = "ckpt-"
@@ -24,6 +31,10 @@ _PREFIX = "ckpt-"
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be restored into the model at hand."""
+
+
+class CorruptCheckpointError(CheckpointError):
+    """A checkpoint whose files cannot be read: damaged after it was written."""
 
 
 def checkpoint_path(directory, step):
@@ -67,6 +78,11 @@ def _seed_generator_states(model):
     return [v for v in model.variables if v.path.endswith("seed_generator_state")]
 
 
+def _weights_bytes(model):
+    variables = [*model.weights, *(model.optimizer.variables if model.optimizer else [])]
+    return sum(math.prod(v.shape) * np.dtype(v.dtype).itemsize for v in variables)
+
+
 def save_checkpoint(model, directory, step, keep=3, state=None):
     """Writes the checkpoint of `step` atomically and keeps the newest `keep`.
 
@@ -86,6 +102,9 @@ def save_checkpoint(model, directory, step, keep=3, state=None):
     ```
     """
     target = checkpoint_path(directory, step)
+    pathlib.Path(directory).mkdir(parents=True, exist_ok=True)
+    # h5py crashes rather than fails when the disk fills during its write: check first.
+    ensure_room(target, _weights_bytes(model) * 1.1 + 2**20)
     with atomic_directory(target) as staging:
         model.save_weights(staging / "model.weights.h5")
         record = {
@@ -109,8 +128,8 @@ def read_checkpoint_state(path):
         return json.loads((path / "state.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise CheckpointError(f"{path}: not a checkpoint folder (no state.json)") from None
-    except json.JSONDecodeError as error:
-        raise CheckpointError(f"{path / 'state.json'}: not valid JSON ({error})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CorruptCheckpointError(f"{path / 'state.json'}: not valid JSON ({error})") from None
 
 
 def restore_checkpoint(model, path):
@@ -136,6 +155,9 @@ def restore_checkpoint(model, path):
             model.optimizer.build(model.trainable_variables)
     try:
         model.load_weights(path / "model.weights.h5")
+    except OSError as error:
+        # h5py's error for a truncated, garbled or missing file.
+        raise CorruptCheckpointError(f"{path / 'model.weights.h5'}: cannot be read ({error})") from None
     except ValueError as error:
         raise CheckpointError(f"{path / 'model.weights.h5'}: does not fit this model: {error}") from None
     generators = _seed_generator_states(model)
@@ -153,6 +175,33 @@ def restore_checkpoint(model, path):
             f"{path}: optimizer step {restored_step} does not match state.json step {state['step']}"
         )
     return state
+
+
+def restore_newest(model, directory, set_aside=True):
+    """Restores the newest checkpoint of `directory` that can be read; returns `(path, state)`.
+
+    A checkpoint whose files cannot be read is skipped with a warning naming
+    it and, with `set_aside`, moved to `directory/corrupt/` (kept to look
+    at, never resumed from). A checkpoint that reads but does not fit the
+    model is an error, not skipped: the older ones would not fit either.
+
+    Example:
+    ```python
+    pretrainer.compile(optimizer=build_optimizer(config.optimizer, num_steps))
+    path, state = restore_newest(pretrainer, "runs/demo/checkpoints")
+    ```
+    """
+    directory = pathlib.Path(directory)
+    for _, path in reversed(list_checkpoints(directory)):
+        try:
+            return path, restore_checkpoint(model, path)
+        except CorruptCheckpointError as error:
+            if set_aside:
+                (directory / "corrupt").mkdir(exist_ok=True)
+                shutil.rmtree(directory / "corrupt" / path.name, ignore_errors=True)
+                path.rename(directory / "corrupt" / path.name)
+            logger.warning("%s; set aside in %s, resuming from the checkpoint before it", error, directory / "corrupt")
+    raise CheckpointError(f"{directory}: no checkpoint could be read; pass --overwrite to start the run over")
 
 
 def quarantine_checkpoints(directory, first_step):

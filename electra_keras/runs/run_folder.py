@@ -13,20 +13,25 @@ Layout of a run folder:
 | `metrics.json` | final metrics and every evaluation |
 | `export/discriminator/1/` | the discriminator SavedModel |
 | `workers/<task>.weights.h5` | a multi-worker run's non-chief weights |
+| `.lock` | held (`flock`) by the process training there: its pid, host and start time |
 
 It also holds the rules of a run folder: a folder that is not a run is
 never written into; a complete run is never resumed; an unfinished one is
 resumed only with the same model, objective, data, batch size, seed and
-input files; a folder another live process trains in is refused. Every file
-is written atomically, so a crash leaves the old file or the new one.
+input files; a folder another live process trains in (it holds `.lock`) is
+refused, naming that process. Every file is written atomically, so a crash
+leaves the old file or the new one.
 """
 
 import dataclasses
+import datetime
+import fcntl
 import json
 import logging
 import os
 import pathlib
 import shutil
+import socket
 
 import keras
 
@@ -45,6 +50,7 @@ logger = logging.getLogger(__name__)
 # rest (learning rate, steps, strategy, logging...) may change on resume, for
 # example to lower the learning rate after a non-finite loss.
 RESUME_BREAKING = ("model.", "objective.", "data.", "training.batch_size", "training.seed")
+LOCK_NAME = ".lock"
 
 
 class RunFolderError(ValueError):
@@ -70,6 +76,7 @@ class RunFolder:
     def __init__(self, path, writer=True):
         self.path = pathlib.Path(path)
         self.writer = writer
+        self._lock_file = None
 
     # --- Paths ---------------------------------------------------------------
 
@@ -98,26 +105,87 @@ class RunFolder:
     # --- Claiming, resuming, state -------------------------------------------
 
     def claim(self, overwrite, config, inputs):
-        """Prepares the folder for a run; returns the checkpoint to resume, or None.
+        """Locks the folder and prepares it for a run; returns the checkpoint to resume, or None.
 
         `inputs` describes what the run reads (`describe_inputs`); a resumed
-        run must read the same.
+        run must read the same. The lock is held until `release()` (or the
+        process ends); a second process claiming the folder meanwhile gets a
+        `RunFolderError` naming the first.
+
+        Example:
+        ```python
+        run = RunFolder("runs/demo")
+        try:
+            resume_from = run.claim(False, config, describe_inputs(["corpus.txt"], None, None))
+            ...
+        finally:
+            run.release()
+        ```
         """
         self._check_writer()
         if self.path.exists() and not self.path.is_dir():
             raise RunFolderError(f"{self.path}: exists and is not a folder")
-        if self.path.exists() and any(self.path.iterdir()):
-            if not self.state_path.exists():
-                raise RunFolderError(
-                    f"{self.path}: not an electra_keras run folder (no run_state.json); "
-                    "refusing to use it, choose another --output"
-                )
-            if overwrite:
-                shutil.rmtree(self.path)
-            else:
-                return self._resumable_checkpoint(self.read_state(), config, inputs)
+        if self._contents() and not self.state_path.exists():
+            raise RunFolderError(
+                f"{self.path}: not an electra_keras run folder (no run_state.json); "
+                "refusing to use it, choose another --output"
+            )
         self.path.mkdir(parents=True, exist_ok=True)
+        self._lock()
+        if self._contents():
+            if not overwrite:
+                return self._resumable_checkpoint(self.read_state(), config, inputs)
+            self._empty()
         return None
+
+    def release(self):
+        """Releases the lock `claim` took (removing `.lock`); a no-op without one."""
+        if self._lock_file is None:
+            return
+        # Removed while still locked: a process waiting on this file sees it
+        # was unlinked and opens the new one.
+        (self.path / LOCK_NAME).unlink(missing_ok=True)
+        self._lock_file.close()
+        self._lock_file = None
+
+    def _lock(self):
+        if self._lock_file is not None:
+            return
+        path = self.path / LOCK_NAME
+        while True:
+            file = open(path, "a+", encoding="utf-8")
+            try:
+                fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _lock_holder(file)
+                file.close()
+                raise RunFolderError(
+                    f"{self.path}: another run is training there ({holder}; lock file {path}); "
+                    "wait for it to end, or choose another --output"
+                ) from None
+            # The holder may have removed the file between our open and flock.
+            if path.exists() and path.stat().st_ino == os.fstat(file.fileno()).st_ino:
+                break
+            file.close()
+        stale = _lock_holder(file)
+        if stale != "unknown":
+            # flock is released when a process dies: a lock file left behind is a crashed run's.
+            logger.warning("%s: taking over the lock of a run that ended without releasing it (%s)", path, stale)
+        file.seek(0)
+        file.truncate()
+        started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        file.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": started}))
+        file.flush()
+        self._lock_file = file
+
+    def _contents(self):
+        if not self.path.is_dir():
+            return []
+        return [child for child in self.path.iterdir() if child.name != LOCK_NAME]
+
+    def _empty(self):
+        for child in self._contents():
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
 
     def read_state(self):
         """The `run_state.json` dict."""
@@ -147,9 +215,6 @@ class RunFolder:
             raise RunFolderError(
                 f"{self.path}: holds a complete run; choose another --output or pass --overwrite to replace it"
             )
-        pid = state.get("pid")
-        if status == "running" and pid and pid != os.getpid() and _process_alive(pid):
-            raise RunFolderError(f"{self.path}: another process (pid {pid}) is training there")
         if self.config_path.exists():
             differences = config_differences(self.read_config(), config)
             breaking = [d for d in differences if d.split(" ")[0].startswith(RESUME_BREAKING)]
@@ -172,8 +237,7 @@ class RunFolder:
         checkpoint = self.newest_checkpoint()
         if checkpoint is None:
             logger.info("%s: unfinished run without a checkpoint; starting it again", self.path)
-            for child in self.path.iterdir():
-                shutil.rmtree(child) if child.is_dir() else child.unlink()
+            self._empty()
         else:
             logger.info("%s: resuming the unfinished run from %s", self.path, checkpoint.name)
         return checkpoint
@@ -292,11 +356,11 @@ def config_differences(saved, current):
     ]
 
 
-def _process_alive(pid):
+def _lock_holder(file):
+    """The holder a lock file names, in words: "pid 12 on host1, started 2026-...", or "unknown"."""
+    file.seek(0)
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        holder = json.loads(file.read())
+        return f"pid {holder['pid']} on {holder['host']}, started {holder['started']}"
+    except (ValueError, KeyError, TypeError):
+        return "unknown"

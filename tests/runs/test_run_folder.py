@@ -54,7 +54,8 @@ def test_a_complete_run_is_not_resumed_and_overwrite_starts_over(tmp_path):
     with pytest.raises(RunFolderError, match="holds a complete run"):
         run.claim(False, tiny_config(), INPUTS)
     assert run.claim(True, tiny_config(), INPUTS) is None
-    assert list(run.path.iterdir()) == []
+    # Emptied, but still locked by this run.
+    assert [p.name for p in run.path.iterdir()] == [".lock"]
 
 
 def test_an_unfinished_run_resumes_from_its_newest_checkpoint_if_nothing_breaking_changed(tmp_path, caplog):
