@@ -185,7 +185,7 @@ class BertWordPieceTokenizer(keras_hub.models.ElectraTokenizer):
         )
 
     # Public methods only below: keras-hub's internals differ between the
-    # versions we support (0.23 tokenizes in `tokenize` itself, 0.32 through
+    # versions we support (0.21 tokenizes in `tokenize` itself, 0.32 through
     # `_tokenize_tf`), so our own op is set and called from these.
     def set_vocabulary(self, vocabulary):
         from electra_keras.data.bert_text import BertWordPiece
