@@ -15,7 +15,7 @@ them), after its warmup file, as the server runs it at load:
 
 For each `--threads` count, that many client threads send requests for
 `--seconds`, each drawn from one mix (`REQUEST_KINDS`): realistic requests
-(held-out English and Korean lines, 1, 8, 32 and 256 texts), one fixed
+(held-out English and Korean lines, 1, 8, 32 and 64 texts), one fixed
 request whose answer must stay byte-equal to the one it got before the load
 (`canary`), and hostile ones: empty, whitespace-only, control characters and
 NUL, invalid UTF-8, floods of emoji or combining marks, a 1 MB text, 10,000
@@ -23,9 +23,10 @@ texts, unequal pair batches, unequal pair lengths, wrong dtypes, shapes and
 input names, ids outside the vocabulary. Every kind states whether it should
 be answered or refused with INVALID_ARGUMENT; any other error, and any
 answer that differs from what the kind expects, is counted. Resident memory
-(VmRSS) is read after warmup and at the end of each run. The largest
-requests the default limits accept (256 texts of 390 characters, 10 of
-10,000: 100,000 characters each) are timed once. `--soak-seconds` adds one long run (`--soak-export`
+(VmRSS) is read after warmup and at the start and end of each run. The
+largest requests the default limits accept (64 texts that fill the
+sequence length, and 10,000-character texts up to the request's
+character limit) are timed once. `--soak-seconds` adds one long run (`--soak-export`
 at `--soak-threads`) with memory read every 10 s.
 
 Prints Markdown tables and writes `benchmarks/results/serving_load.json`.
@@ -74,12 +75,13 @@ def memory_mb():
 # --- Building the exports -------------------------------------------------
 
 
-def build_export(name, export_dir):
-    """Writes export `name` (small config, random weights) to `export_dir`."""
+def build_export(name, export_dir, config_path):
+    """Writes export `name` (the config's sizes, random weights) to `export_dir`."""
     import keras
 
     from electra_keras import data
     from electra_keras import export
+    from electra_keras.config import ElectraConfig
     from electra_keras.data.tokenizer import load_vocabulary
     from electra_keras.data.tokenizer import make_tokenizer
     from electra_keras.models import ElectraClassifier
@@ -87,11 +89,10 @@ def build_export(name, export_dir):
     from electra_keras.models import ElectraTextClassifier
     from electra_keras.models import ElectraTokenClassifier
     from electra_keras.pretraining.trainer import build_pretrainer
-    from serving_latency import small_config
 
     vocabulary = load_vocabulary(data.DEFAULT_VOCABULARY)
     keras.utils.set_random_seed(0)
-    pretrainer = build_pretrainer(small_config(), make_tokenizer(vocabulary))
+    pretrainer = build_pretrainer(ElectraConfig.from_yaml(config_path), make_tokenizer(vocabulary))
     encoder = pretrainer.discriminator
     if name == "discriminator":
         export.export_discriminator(pretrainer, export_dir, vocabulary, SEQUENCE_LENGTH,
@@ -141,7 +142,7 @@ def request_kinds(name, texts):
         if len(inputs) == 1:
             return same(rng.sample(texts, rows))
         if name == "answerer":  # a short question, a context of a few lines
-            lines = 4 if rows <= 32 else 1  # 256 contexts of 4 lines would pass the request's character limit
+            lines = 4 if rows <= 8 else 1  # 32 contexts of 4 lines would come near the request's character limit
             return {"question": strings([" ".join(t.split()[:6]) for t in rng.sample(texts, rows)]),
                     "context": strings([" ".join(rng.sample(texts, lines)) for _ in range(rows)])}
         return {"text": strings(rng.sample(texts, rows)), "text_pair": strings(rng.sample(texts, rows))}
@@ -150,7 +151,7 @@ def request_kinds(name, texts):
         "realistic_1": (24, realistic(1), "answered"),
         "realistic_8": (6, realistic(8), "answered"),
         "realistic_32": (2, realistic(32), "answered"),
-        "realistic_256": (1, realistic(256), "answered"),
+        "realistic_64": (1, realistic(64), "answered"),
         "canary": (6, realistic(4), "answered"),
         "empty": (1, same([""]), "answered"),
         "whitespace": (1, same([" \t\n\u3000\u00a0 "]), "answered"),
@@ -176,13 +177,20 @@ def request_kinds(name, texts):
 
 
 def largest_accepted(name, texts):
-    """The largest requests the default limits accept, in every input: {name: (inputs, texts, characters each)}.
+    """The largest requests the default limits accept, in every input: {label: inputs}.
 
-    256 texts of 390 characters, or 10 of 10,000: 100,000 characters, the request limit.
+    64 texts of 1,500 characters (each fills the sequence length), and
+    10,000-character texts up to the request's character limit.
     """
-    long_text = (" ".join(texts[:400]) * 2)[:10_000]
+    from electra_keras.export.request_limits import ANSWERER_MAX_REQUEST_CHARACTERS
+    from electra_keras.export.request_limits import RequestLimits
+
+    limits = RequestLimits()
+    total = ANSWERER_MAX_REQUEST_CHARACTERS if name == "answerer" else limits.max_request_characters
+    long_text = (" ".join(texts[:400]) * 2)[: limits.max_text_characters]
     requests = {}
-    for rows, characters in ((256, 390), (10, 10_000)):
+    for rows in (limits.max_texts, total // limits.max_text_characters):
+        characters = min(limits.max_text_characters, total // rows)
         inputs = {input_name: strings([long_text[:characters]] * rows) for input_name in INPUTS.get(name, ("text",))}
         requests[f"{rows} x {characters:,}"] = inputs
     return requests
@@ -196,8 +204,11 @@ def percentile(values, fraction):
     return values[min(len(values) - 1, int(fraction * len(values)))] if values else None
 
 
-def drive(served, signature, kinds, reference, threads, seconds, seed):
-    """`threads` clients sending requests drawn from `kinds` for `seconds`; returns the counts and latencies."""
+def drive(served, signature, kinds, reference, threads, seconds, seed, every_kind=False):
+    """`threads` clients sending requests drawn from `kinds` for `seconds`; returns the counts and latencies.
+
+    With `every_kind`, one client sends each kind once instead.
+    """
     import tensorflow as tf
     from graph_mode_check import answer_digest
 
@@ -211,8 +222,9 @@ def drive(served, signature, kinds, reference, threads, seconds, seed):
 
     def client(index):
         rng = random.Random(seed * 1000 + index)
-        while time.monotonic() < deadline:
-            kind = rng.choices(names, weights)[0]
+        queue = list(names) if every_kind else None
+        while queue if every_kind else time.monotonic() < deadline:
+            kind = queue.pop() if every_kind else rng.choices(names, weights)[0]
             _, inputs, expected = kinds[kind]
             start = time.perf_counter()
             error = None
@@ -280,17 +292,16 @@ def run_worker(name, args):
     served = ServedModel(export_dir)
     warmup_requests = served.warm_up()
     load_seconds = time.perf_counter() - start
+    rss_after_warmup, _ = memory_mb()
     texts = realistic_texts()
     kinds = request_kinds(name, texts)
     signature = SIGNATURES[name]
     reference = answer_digest(served(signature, kinds["canary"][1]))
-    for kind, (_, inputs, expected) in kinds.items():  # one of each before the clocks start
-        try:
-            served(signature, inputs)
-        except Exception:  # noqa: BLE001
-            pass
+    drive(served, signature, {kind: (1, *rest) for kind, (_, *rest) in kinds.items()}, reference, 1,
+          seconds=0, seed=0, every_kind=True)  # one of each before the clocks start
     result = {"export": name, "load_seconds": load_seconds,
               "warmup_requests": warmup_requests, "rss_mb_before_load": rss_before_load,
+              "rss_mb_after_warmup": rss_after_warmup,
               "expected": {kind: expected for kind, (_, _, expected) in kinds.items()}, "runs": []}
     if args.soak:
         result["soak"] = soak(served, signature, kinds, reference, args)
@@ -417,6 +428,7 @@ def parse_args(argv=None):
     parser.add_argument("--soak-threads", type=int, default=16)
     parser.add_argument("--no-largest", dest="largest", action="store_false",
                         help="skip timing the largest request the limits accept")
+    parser.add_argument("--config", default=str(ROOT / "configs" / "small.yaml"), help="the model's sizes")
     parser.add_argument("--models", help="folder for the exports (NAME/1), reused when there; default a temporary one")
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "serving_load.json"))
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -429,7 +441,7 @@ def main():
     args = parse_args()
     sys.path.insert(0, str(ROOT / "serving"))
     if args.worker and args.build:
-        build_export(args.worker, pathlib.Path(args.models) / args.worker / "1")
+        build_export(args.worker, pathlib.Path(args.models) / args.worker / "1", args.config)
         return
     if args.worker:
         print(json.dumps(run_worker(args.worker, args)))
@@ -441,7 +453,7 @@ def main():
             results.append(run_export(name, args))
             print(f"{name}: done", file=sys.stderr, flush=True)
         soak_result = run_export(args.soak_export, args, soak_run=True) if args.soak_seconds > 0 else None
-    print(f"small config, random weights, sequence length 128, cpus={os.cpu_count()}, "
+    print(f"{pathlib.Path(args.config).stem} config, random weights, sequence length 128, cpus={os.cpu_count()}, "
           f"{args.seconds:.0f} s per run")
     print_tables(results, soak_result)
     harness.write_json(args.output, {"arguments": vars(args), "results": results, "soak": soak_result})

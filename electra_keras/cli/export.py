@@ -44,7 +44,7 @@ def main(argv=None):
     )
     parser.add_argument(
         "--max-texts", type=positive_int,
-        help="most texts one request may hold; more get INVALID_ARGUMENT (default 256)",
+        help="most texts one request may hold; more get INVALID_ARGUMENT (default 64)",
     )
     parser.add_argument(
         "--max-text-characters", type=positive_int,

@@ -37,9 +37,9 @@ from electra_keras.export.tagger import TaggerServingModule
 from electra_keras.export.tagger import export_tagger
 
 __all__ = [
+    "DEFAULT_WARMUP_TEXTS",
     "AnswererServingModule",
     "ClassifierServingModule",
-    "DEFAULT_WARMUP_TEXTS",
     "DiscriminatorServingModule",
     "LengthBuckets",
     "RequestLimits",

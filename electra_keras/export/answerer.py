@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from electra_keras.data.offsets import OffsetTokenizer
 from electra_keras.data.tokenizer import load_vocabulary
+from electra_keras.export.request_limits import ANSWERER_MAX_REQUEST_CHARACTERS
 from electra_keras.export.request_limits import RequestLimits
 from electra_keras.export.savedmodel import write_saved_model
 from electra_keras.export.text_encoding import char_offsets
@@ -39,7 +40,8 @@ class AnswererServingModule(tf.Module):
         null_threshold: float or None; None never answers "" (SQuAD v1.1).
         lowercase, strip_accents, tokenize_chinese_chars: BERT's tokenizer settings, as in training.
         request_limits: a `RequestLimits` (or a dict of its arguments) for
-            `question` and `context` each; default 256 texts, 10,000 characters each, 100,000 in all.
+            `question` and `context` each; default 64 texts, 10,000 characters each, 20,000 in all
+            (a window every `doc_stride` tokens of context is a model row).
 
     Example:
     ```python
@@ -52,7 +54,7 @@ class AnswererServingModule(tf.Module):
                  max_answer_length=30, null_threshold=None, lowercase=False, strip_accents=None, n_best=20,
                  tokenize_chinese_chars=True, request_limits=None):
         super().__init__()
-        self.request_limits = RequestLimits.of(request_limits)
+        self.request_limits = RequestLimits.of(request_limits, max_request_characters=ANSWERER_MAX_REQUEST_CHARACTERS)
         if not isinstance(vocabulary, (list, tuple)):
             vocabulary = load_vocabulary(vocabulary)
         if sequence_length - max_question_tokens - 3 < 1:

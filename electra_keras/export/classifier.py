@@ -150,7 +150,7 @@ def export_classifier(classifier, export_dir, vocabulary, sequence_length, label
             defaults when None).
         length_buckets: a `LengthBuckets`; see `ClassifierServingModule`.
         request_limits: a `RequestLimits` (or a dict of its arguments);
-            default 256 texts, 10,000 characters each, 100,000 in all.
+            default 64 texts, 10,000 characters each, 100,000 in all.
 
     Example:
     ```python

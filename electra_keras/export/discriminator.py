@@ -43,7 +43,7 @@ class DiscriminatorServingModule(tf.Module):
             (default 16, 32, 64, ... up to `sequence_length`, each text at
             its own bucket's width).
         request_limits: a `RequestLimits` (or a dict of its arguments), the
-            largest request the signatures accept; default 256 texts,
+            largest request the signatures accept; default 64 texts,
             10,000 characters each, 100,000 in all.
 
     Example:

@@ -78,7 +78,7 @@ def export_pretrained(paths, base, format="savedmodel", name="electra", version=
             default 16, 32, 64, ... up to the length, each text at its own.
         request_limits: dict of `RequestLimits` arguments for the SavedModel
             (`max_texts`, `max_text_characters`, `max_request_characters`);
-            default 256 texts, 10,000 characters each, 100,000 in all.
+            default 64 texts, 10,000 characters each, 100,000 in all.
 
     Example:
     ```python

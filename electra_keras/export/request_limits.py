@@ -18,9 +18,11 @@ the input, the value and the limit, and goes on serving. The defaults:
 
 import tensorflow as tf
 
-DEFAULT_MAX_TEXTS = 256
+DEFAULT_MAX_TEXTS = 64
 DEFAULT_MAX_TEXT_CHARACTERS = 10_000
 DEFAULT_MAX_REQUEST_CHARACTERS = 100_000
+# An answerer reads a window every `doc_stride` tokens of each context: its work follows the characters.
+ANSWERER_MAX_REQUEST_CHARACTERS = 20_000
 
 
 class RequestLimits:
@@ -51,18 +53,17 @@ class RequestLimits:
         self.max_request_characters = max_request_characters
 
     @classmethod
-    def of(cls, limits):
-        """`limits` (a `RequestLimits`, or a dict of its arguments), or the defaults when None.
+    def of(cls, limits, **defaults):
+        """`limits` (a `RequestLimits`, or a dict of its arguments) over `defaults` and the class's defaults.
 
         Example:
         ```python
         RequestLimits.of({"max_texts": 32}).max_text_characters  # 10000
+        RequestLimits.of(None, max_request_characters=20_000).max_texts  # 64
         ```
         """
-        if limits is None:
-            return cls()
-        if isinstance(limits, dict):
-            return cls(**limits)
+        if limits is None or isinstance(limits, dict):
+            return cls(**{**defaults, **(limits or {})})
         return limits
 
     def fitted(self, request):

@@ -23,7 +23,7 @@ class ServingTextEncoder:
         sequence_length: int, the length texts are trimmed and padded to.
         lowercase, strip_accents, tokenize_chinese_chars: BERT's tokenizer settings, as in training.
         request_limits: a `RequestLimits` (or a dict of its arguments) that
-            `encode` enforces; default 256 texts, 10,000 characters each, 100,000 in all.
+            `encode` enforces; default 64 texts, 10,000 characters each, 100,000 in all.
 
     Example:
     ```python

@@ -16,8 +16,8 @@ from electra_keras.export.request_limits import RequestLimits
 from electra_keras.pretraining.trainer import ElectraPretrainer
 
 sys.path.insert(0, str(ROOT / "serving"))
-from graph_mode_check import ServedModel  # noqa: E402
-from graph_mode_check import answer_digest  # noqa: E402
+from graph_mode_check import ServedModel
+from graph_mode_check import answer_digest
 
 LENGTH = 24
 TEXTS = ["The chef cooked the meal in the kitchen.", "대화 상자에 추가하는 콘트롤의 속성을 설정할 수 있습니다."]
@@ -56,7 +56,7 @@ def test_warmup_requests_are_cut_to_the_limits():
 
 def test_limits_must_be_positive_ints():
     assert RequestLimits.of(None).get_config() == {
-        "max_texts": 256, "max_text_characters": 10_000, "max_request_characters": 100_000}
+        "max_texts": 64, "max_text_characters": 10_000, "max_request_characters": 100_000}
     assert RequestLimits.of({"max_texts": 8}).max_text_characters == 10_000
     for bad in (0, -1, 2.5, True):
         with pytest.raises(ValueError, match="max_texts must be a positive int"):
