@@ -17,7 +17,10 @@ Examples:
 tensorflow-text registers, and how many calls XLA must compile; `run` feeds
 a JSON object of input name to nested lists (strings as UTF-8, or `{"b64": ...}` for raw bytes) and writes the
 outputs to an `.npz` file. A request the model rejects exits with code 3 and
-the error, as the server would answer it.
+the error, as the server would answer it. From Python, `ServedModel` keeps an
+export loaded for many requests from many threads (what
+`benchmarks/serving_load.py` drives), and `answer_digest` tells whether two
+answers are byte-equal.
 """
 
 import argparse

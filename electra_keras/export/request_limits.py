@@ -1,19 +1,23 @@
 """Limits on a request's size, enforced inside the serving graph.
 
 Nothing else bounds a request: TF Serving accepts gRPC messages up to 2 GiB,
-and one request of 10,000 texts took 7 s and 1.4 GB of memory on the small
-discriminator. Every text signature therefore refuses a request with more
-than `max_texts` texts, or a text longer than `max_text_characters`
-characters (counted after invalid UTF-8 is replaced by U+FFFD), before any
-tokenizing: the server answers INVALID_ARGUMENT with a message that names
-the input, the value and the limit, and goes on serving. The defaults:
+and one request of 10,000 texts took 7.3 s and raised a server's peak
+memory from 1.1 to 2.5 GB. Every text signature therefore refuses, before tokenizing, a
+request with more than `max_texts` texts, a text longer than
+`max_text_characters` characters, or more than `max_request_characters`
+characters in all (per input; characters are counted after invalid UTF-8
+becomes U+FFFD), and a text input not shaped `[batch]`. The server answers
+INVALID_ARGUMENT with a message that names the input, the value and the
+limit, and goes on serving. The defaults (see `docs/serving.md`, "Request
+limits", for the measurements):
 
-- 256 texts: 8x the 32 rows the server's batching merges
-  (`serving/batching.config`); a request this size takes about 1 s on 2 CPU
-  cores.
-- 10,000 characters: 15x what a 128-token model reads of an English text
-  (the rest is cut anyway), and longer than any SQuAD or KorQuAD 1.0
-  context; an answerer reads a context this long in about 20 windows.
+- 64 texts: twice the 32 rows the server's batching merges
+  (`serving/batching.config`); 256 texts that fill the sequence length took
+  8 s and 470 MB on the small discriminator.
+- 10,000 characters per text: 15x what a 128-token model reads of English
+  text (the rest is cut), and longer than any SQuAD or KorQuAD 1.0 context.
+- 100,000 characters per request: what tokenizing costs; 20,000 for an
+  answerer, which runs the model once per `doc_stride` tokens of context.
 """
 
 import tensorflow as tf
