@@ -2,8 +2,8 @@
 
 Nothing else bounds a request: TF Serving accepts gRPC messages up to 2 GiB,
 and one request of 10,000 texts took 7.3 s and raised a server's peak
-memory from 1.1 to 2.5 GB. Every text signature therefore refuses, before tokenizing, a
-request with more than `max_texts` texts, a text longer than
+memory from 1.1 to 2.5 GB. Every text signature therefore refuses, before
+tokenizing, a request with more than `max_texts` texts, a text longer than
 `max_text_characters` characters, or more than `max_request_characters`
 characters in all (per input; characters are counted after invalid UTF-8
 becomes U+FFFD), and a text input not shaped `[batch]`. The server answers
@@ -31,7 +31,7 @@ ANSWERER_MAX_REQUEST_CHARACTERS = 20_000
 
 
 class RequestLimits:
-    """The most texts a request may hold and the most characters a text may have.
+    """The most texts a request may hold, and the most characters a text and a request may have.
 
     Args:
         max_texts: int, texts per request (per input: a pair's `text` and
@@ -115,7 +115,7 @@ class RequestLimits:
             return tf.identity(token_ids)
 
     def checked(self, name, text):
-        """`text` (valid UTF-8 strings) once it is within both limits; otherwise InvalidArgumentError when run."""
+        """`text` (valid UTF-8 strings) once it is shaped `[batch]` and within the limits; else InvalidArgumentError when run."""
         # TF Serving feeds a request's tensor as it comes; a [rows, n] batch would be answered as rows * n texts.
         # Rank as a raw op: tf.rank would fold to the signature's static rank, 1.
         rank = tf.raw_ops.Rank(input=text)
