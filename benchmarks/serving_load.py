@@ -179,8 +179,9 @@ def request_kinds(name, texts):
 def largest_accepted(name, texts):
     """The largest requests the default limits accept, in every input: {label: inputs}.
 
-    64 texts of 1,500 characters (each fills the sequence length), and
-    10,000-character texts up to the request's character limit.
+    64 texts sharing the request's characters (1,562 each, 312 for the
+    answerer: a text fills the sequence length), and 10,000-character texts
+    up to the request's character limit.
     """
     from electra_keras.export.request_limits import ANSWERER_MAX_REQUEST_CHARACTERS
     from electra_keras.export.request_limits import RequestLimits
