@@ -17,11 +17,15 @@ Examples:
 tensorflow-text registers, and how many calls XLA must compile; `run` feeds
 a JSON object of input name to nested lists (strings as UTF-8, or `{"b64": ...}` for raw bytes) and writes the
 outputs to an `.npz` file. A request the model rejects exits with code 3 and
-the error, as the server would answer it.
+the error, as the server would answer it. From Python, `ServedModel` keeps an
+export loaded for many requests from many threads (what
+`benchmarks/serving_load.py` drives), and `answer_digest` tells whether two
+answers are byte-equal.
 """
 
 import argparse
 import base64
+import hashlib
 import json
 import pathlib
 import sys
@@ -89,26 +93,97 @@ def _decode_value(value):
     return value
 
 
-def run(export_dir, signature_name, inputs):
-    """Runs one signature in a v1 Session; returns a dict of numpy outputs."""
-    import tensorflow_text  # noqa: F401  (the server links these ops)
+class ServedModel:
+    """A SavedModel loaded as the model server loads it, its signatures callable from many threads.
 
-    tf.compat.v1.disable_eager_execution()
-    graph = tf.Graph()
-    with tf.compat.v1.Session(graph=graph) as session:
-        meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], str(export_dir))
-        signature = meta_graph.signature_def[signature_name]
+    A graph-mode `tf.compat.v1.Session`, `loader.load` with the `serve` tag;
+    a request's arrays go into `Session::Run` as they come, with no
+    Python-side dtype or shape checks, as TF Serving feeds a request's
+    tensors. A rejected request raises the `tf.errors.OpError` the server
+    would answer with.
+
+    Example:
+    ```python
+    served = ServedModel("models/electra/1")
+    served.warm_up()  # assets.extra/tf_serving_warmup_requests, as the server runs it at load
+    served("serving_default", {"text": np.array([b"Hello."], dtype=object)})["replaced_probability"]
+    ```
+    """
+
+    def __init__(self, export_dir):
+        import tensorflow_text  # noqa: F401  (the server links these ops)
+
+        self.export_dir = pathlib.Path(export_dir)
+        self.graph = tf.Graph()
+        with self.graph.as_default():
+            self.session = tf.compat.v1.Session(graph=self.graph)
+            self.meta_graph = tf.compat.v1.saved_model.loader.load(self.session, ["serve"], str(export_dir))
+        self.signatures = {name: signature for name, signature in self.meta_graph.signature_def.items()
+                           if not name.startswith("__")}
+
+    def __call__(self, signature_name, inputs):
+        """Runs one signature on a dict of input name -> numpy array; returns a dict of numpy outputs."""
+        signature = self.signatures[signature_name]
         missing = set(signature.inputs) - set(inputs)
         extra = set(inputs) - set(signature.inputs)
         if missing or extra:
-            raise ValueError(f"inputs must be {sorted(signature.inputs)}; missing {sorted(missing)}, extra {sorted(extra)}")
-        feed = {}
-        for key, info in signature.inputs.items():
-            dtype = tf.dtypes.as_dtype(info.dtype)
-            numpy_dtype = object if dtype == tf.string else dtype.as_numpy_dtype
-            feed[info.name] = np.array(_decode_value(inputs[key]), dtype=numpy_dtype)
-        fetch = {key: info.name for key, info in signature.outputs.items()}
-        return session.run(fetch, feed)
+            # The server's own answer (INVALID_ARGUMENT) to a request with other input names.
+            raise tf.errors.InvalidArgumentError(
+                None, None, f"inputs must be {sorted(signature.inputs)}; missing {sorted(missing)}, extra {sorted(extra)}"
+            )
+        feed = {self._output(signature.inputs[name].name): np.asarray(value) for name, value in inputs.items()}
+        names = sorted(signature.outputs)
+        fetch = [self._output(signature.outputs[name].name) for name in names]
+        return dict(zip(names, self.session._call_tf_sessionrun(None, feed, fetch, [], None)))
+
+    def _output(self, tensor_name):
+        return self.graph.get_tensor_by_name(tensor_name)._as_tf_output()
+
+    def warm_up(self):
+        """Runs the export's warmup requests, as the server does at load; returns how many ran."""
+        from tensorflow_serving.apis import prediction_log_pb2
+
+        path = self.export_dir / "assets.extra" / "tf_serving_warmup_requests"
+        records = tf.compat.v1.io.tf_record_iterator(str(path)) if path.is_file() else ()
+        count = 0
+        for record in records:
+            request = prediction_log_pb2.PredictionLog.FromString(record).predict_log.request
+            inputs = {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()}
+            self(request.model_spec.signature_name or "serving_default", inputs)
+            count += 1
+        return count
+
+
+def answer_digest(outputs):
+    """A SHA-256 of a signature's outputs (names, dtypes, shapes and every byte): equal digests, byte-equal answers.
+
+    Example:
+    ```python
+    answer_digest(served("serving_default", request)) == answer_digest(served("serving_default", request))
+    ```
+    """
+    digest = hashlib.sha256()
+    for name in sorted(outputs):
+        value = np.asarray(outputs[name])
+        digest.update(f"{name}:{value.dtype.str}:{value.shape};".encode())
+        if value.dtype == object:  # strings: their bytes, each with its length
+            for item in value.ravel():
+                digest.update(len(item).to_bytes(8, "little") + item)
+        else:
+            digest.update(np.ascontiguousarray(value).tobytes())
+    return digest.hexdigest()
+
+
+def run(export_dir, signature_name, inputs):
+    """Runs one signature in a v1 Session; returns a dict of numpy outputs."""
+    served = ServedModel(export_dir)
+    signature = served.signatures[signature_name]
+    arrays = {}
+    for key, value in inputs.items():
+        info = signature.inputs.get(key)
+        dtype = tf.dtypes.as_dtype(info.dtype) if info is not None else tf.string
+        arrays[key] = np.array(_decode_value(value), dtype=object if dtype == tf.string else dtype.as_numpy_dtype)
+    return served(signature_name, arrays)
 
 
 def main():

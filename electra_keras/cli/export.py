@@ -46,16 +46,31 @@ def main(argv=None):
         "--xla", action="store_true",
         help="compile the model with XLA (TF Serving then needs --xla_cpu_compilation_enabled=true)",
     )
+    parser.add_argument(
+        "--max-texts", type=positive_int,
+        help="most texts one request may hold; more get INVALID_ARGUMENT (default 64)",
+    )
+    parser.add_argument(
+        "--max-text-characters", type=positive_int,
+        help="most characters one text may have; longer get INVALID_ARGUMENT (default 10000)",
+    )
+    parser.add_argument(
+        "--max-request-characters", type=positive_int,
+        help="most characters of all the texts of a request together (default 100000)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from electra_keras.export.job import export_pretrained
 
+    limits = {"max_texts": args.max_texts, "max_text_characters": args.max_text_characters,
+              "max_request_characters": args.max_request_characters}
     buckets = {"widths": args.length_buckets, "group_by_length": not args.no_group_by_length, "jit_compile": args.xla}
     try:
         target = export_pretrained(
             [args.run] if args.run else args.init_from, args.base, format=args.format, name=args.name,
             version=args.version, checkpoint=args.checkpoint, sequence_length=args.sequence_length,
             length_buckets=buckets,
+            request_limits={name: value for name, value in limits.items() if value is not None},
         )
     except (*input_errors(), ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -8,6 +8,8 @@
   every export uses.
 - `length_buckets.LengthBuckets`: the widths the model runs at, so a
   request pays for its tokens, not for padding to the full length.
+- `request_limits.RequestLimits`: the most texts per request and characters
+  per text every signature serves (INVALID_ARGUMENT past them).
 - `savedmodel`: the atomic writer, TF Serving method names, warmup requests.
 - `job.export_pretrained`: a pretrained model (any format `open_pretrained`
   reads) to a SavedModel, a Hugging Face pair or a keras-hub preset.
@@ -27,6 +29,7 @@ from electra_keras.export.classifier import export_classifier
 from electra_keras.export.discriminator import DiscriminatorServingModule
 from electra_keras.export.discriminator import export_discriminator
 from electra_keras.export.length_buckets import LengthBuckets
+from electra_keras.export.request_limits import RequestLimits
 from electra_keras.export.savedmodel import DEFAULT_WARMUP_TEXTS
 from electra_keras.export.savedmodel import next_version
 from electra_keras.export.savedmodel import write_warmup_requests
@@ -34,11 +37,12 @@ from electra_keras.export.tagger import TaggerServingModule
 from electra_keras.export.tagger import export_tagger
 
 __all__ = [
+    "DEFAULT_WARMUP_TEXTS",
     "AnswererServingModule",
     "ClassifierServingModule",
-    "DEFAULT_WARMUP_TEXTS",
     "DiscriminatorServingModule",
     "LengthBuckets",
+    "RequestLimits",
     "TaggerServingModule",
     "export_answerer",
     "export_classifier",

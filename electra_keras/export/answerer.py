@@ -21,6 +21,8 @@ import tensorflow as tf
 
 from electra_keras.data.offsets import OffsetTokenizer
 from electra_keras.data.tokenizer import load_vocabulary
+from electra_keras.export.request_limits import ANSWERER_MAX_REQUEST_CHARACTERS
+from electra_keras.export.request_limits import RequestLimits
 from electra_keras.export.savedmodel import write_saved_model
 from electra_keras.export.text_encoding import char_offsets
 from electra_keras.export.text_encoding import valid_utf8
@@ -37,6 +39,9 @@ class AnswererServingModule(tf.Module):
         sequence_length, max_question_tokens, doc_stride, max_answer_length, n_best: as in training.
         null_threshold: float or None; None never answers "" (SQuAD v1.1).
         lowercase, strip_accents, tokenize_chinese_chars: BERT's tokenizer settings, as in training.
+        request_limits: a `RequestLimits` (or a dict of its arguments) for
+            `question` and `context` each; default 64 texts, 10,000 characters each, 20,000 in all
+            (a window every `doc_stride` tokens of context is a model row).
 
     Example:
     ```python
@@ -47,8 +52,9 @@ class AnswererServingModule(tf.Module):
 
     def __init__(self, reader, vocabulary, sequence_length, max_question_tokens=64, doc_stride=128,
                  max_answer_length=30, null_threshold=None, lowercase=False, strip_accents=None, n_best=20,
-                 tokenize_chinese_chars=True):
+                 tokenize_chinese_chars=True, request_limits=None):
         super().__init__()
+        self.request_limits = RequestLimits.of(request_limits, max_request_characters=ANSWERER_MAX_REQUEST_CHARACTERS)
         if not isinstance(vocabulary, (list, tuple)):
             vocabulary = load_vocabulary(vocabulary)
         if sequence_length - max_question_tokens - 3 < 1:
@@ -104,7 +110,8 @@ class AnswererServingModule(tf.Module):
         return inputs, layout
 
     def _answer(self, question, context):
-        context, question = valid_utf8(context), valid_utf8(question)
+        question = self.request_limits.checked("question", valid_utf8(question))
+        context = self.request_limits.checked("context", valid_utf8(context))
         tf.debugging.assert_equal(tf.shape(question), tf.shape(context),
                                   message="question and context need the same batch size")
         inputs, layout = self.windows(question, context)
@@ -163,8 +170,11 @@ class AnswererServingModule(tf.Module):
 
 def export_answerer(reader, export_dir, vocabulary, sequence_length, max_question_tokens=64, doc_stride=128,
                     max_answer_length=30, null_threshold=None, lowercase=False, strip_accents=None,
-                    warmup_pairs=None, n_best=20, tokenize_chinese_chars=True):
+                    warmup_pairs=None, n_best=20, tokenize_chinese_chars=True, request_limits=None):
     """Writes a fine-tuned question answerer as a SavedModel with the `answer` signature, atomically.
+
+    `request_limits` (a `RequestLimits` or a dict of its arguments) is the
+    largest request served, for questions and contexts each.
 
     Example:
     ```python
@@ -175,10 +185,10 @@ def export_answerer(reader, export_dir, vocabulary, sequence_length, max_questio
     """
     module = AnswererServingModule(reader, vocabulary, sequence_length, max_question_tokens, doc_stride,
                                    max_answer_length, null_threshold, lowercase, strip_accents, n_best,
-                                   tokenize_chinese_chars)
+                                   tokenize_chinese_chars, request_limits)
     module.answer(tf.constant(["built"]), tf.constant(["built too"]))
     pairs = list(warmup_pairs or [("What is detected?", "ELECTRA detects replaced tokens."),
                                   ("무엇을 설정합니까?", "대화 상자에서 콘트롤의 속성을 설정할 수 있습니다.")])
     warmup = {"question": [q for q, _ in pairs], "context": [c for _, c in pairs]}
     endpoints = {"answer": module.answer, "serving_default": module.answer}
-    return write_saved_model(export_dir, module.resources, endpoints, warmup)
+    return write_saved_model(export_dir, module.resources, endpoints, warmup, request_limits=module.request_limits)

@@ -36,6 +36,7 @@ class ClassifierServingModule(tf.Module):
         pair: bool, whether the task reads `text` and `text_pair`.
         lowercase, strip_accents, tokenize_chinese_chars: BERT's tokenizer settings, as in training.
         length_buckets: a `LengthBuckets`, as in `DiscriminatorServingModule`.
+        request_limits: a `RequestLimits`, as in `DiscriminatorServingModule`.
 
     Example:
     ```python
@@ -45,7 +46,8 @@ class ClassifierServingModule(tf.Module):
     """
 
     def __init__(self, classifier, vocabulary, sequence_length, labels, pair=False,
-                 lowercase=False, strip_accents=None, length_buckets=None, tokenize_chinese_chars=True):
+                 lowercase=False, strip_accents=None, length_buckets=None, tokenize_chinese_chars=True,
+                 request_limits=None):
         super().__init__()
         self.length_buckets = LengthBuckets.for_length(length_buckets, sequence_length)
         outputs = classifier.outputs[0].shape[-1]
@@ -60,7 +62,7 @@ class ClassifierServingModule(tf.Module):
         thresholds = getattr(classifier, "thresholds", None) or [0.5] * outputs
         self.thresholds = tf.constant(thresholds, dtype=tf.float32)
         self.text_encoder = ServingTextEncoder(
-            vocabulary, sequence_length, lowercase, strip_accents, tokenize_chinese_chars
+            vocabulary, sequence_length, lowercase, strip_accents, tokenize_chinese_chars, request_limits
         )
         text = tf.TensorSpec([None], tf.string, name="text")
         examples = tf.TensorSpec([None], tf.string, name="inputs")
@@ -138,7 +140,7 @@ class ClassifierServingModule(tf.Module):
 
 def export_classifier(classifier, export_dir, vocabulary, sequence_length, labels, pair=False,
                       lowercase=False, strip_accents=None, warmup_texts=None, length_buckets=None,
-                      tokenize_chinese_chars=True):
+                      tokenize_chinese_chars=True, request_limits=None):
     """Writes a fine-tuned classifier (or regressor) as a SavedModel, atomically.
 
     Args:
@@ -147,6 +149,8 @@ def export_classifier(classifier, export_dir, vocabulary, sequence_length, label
         warmup_texts: texts for the TF Serving warmup requests (a few
             defaults when None).
         length_buckets: a `LengthBuckets`; see `ClassifierServingModule`.
+        request_limits: a `RequestLimits` (or a dict of its arguments);
+            default 64 texts, 10,000 characters each, 100,000 in all.
 
     Example:
     ```python
@@ -159,10 +163,12 @@ def export_classifier(classifier, export_dir, vocabulary, sequence_length, label
     """
     module = ClassifierServingModule(
         classifier, vocabulary, sequence_length, labels, pair, lowercase, strip_accents, length_buckets,
-        tokenize_chinese_chars,
+        tokenize_chinese_chars, request_limits,
     )
     module.logits(tf.constant(["built"]), tf.constant(["too"]))  # builds tokenizer and packer
     texts = list(warmup_texts or DEFAULT_WARMUP_TEXTS)
     warmup = {"text": texts, "text_pair": texts} if pair else {"text": texts}
     shapes = module.length_buckets.warmup_requests(module.text_encoder.vocabulary, list(warmup))
-    return write_saved_model(export_dir, module.resources, module.signatures(), warmup, shapes)
+    return write_saved_model(
+        export_dir, module.resources, module.signatures(), warmup, shapes, module.text_encoder.request_limits
+    )

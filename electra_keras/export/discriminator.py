@@ -42,6 +42,9 @@ class DiscriminatorServingModule(tf.Module):
         length_buckets: a `LengthBuckets`, the widths the model runs at
             (default 16, 32, 64, ... up to `sequence_length`, each text at
             its own bucket's width).
+        request_limits: a `RequestLimits` (or a dict of its arguments), the
+            largest request the signatures accept; default 64 texts,
+            10,000 characters each, 100,000 in all.
 
     Example:
     ```python
@@ -51,15 +54,16 @@ class DiscriminatorServingModule(tf.Module):
     """
 
     def __init__(self, pretrainer, vocabulary, sequence_length, lowercase=False, strip_accents=None,
-                 length_buckets=None, tokenize_chinese_chars=True):
+                 length_buckets=None, tokenize_chinese_chars=True, request_limits=None):
         super().__init__()
         self.length_buckets = LengthBuckets.for_length(length_buckets, sequence_length)
         self.discriminator = pretrainer.discriminator
         self.discriminator_head = pretrainer.discriminator_head
         self.text_encoder = ServingTextEncoder(
-            vocabulary, sequence_length, lowercase, strip_accents, tokenize_chinese_chars
+            vocabulary, sequence_length, lowercase, strip_accents, tokenize_chinese_chars, request_limits
         )
         self.token_strings = tf.constant(self.text_encoder.vocabulary, dtype=tf.string)
+        self.vocabulary_size = len(self.text_encoder.vocabulary)
         text = tf.TensorSpec([None], tf.string, name="text")
         ids = [tf.TensorSpec([None, None], tf.int32, name=n) for n in ("token_ids", "segment_ids", "padding_mask")]
         self.serving_default = tf.function(self._serve_text, input_signature=[text])
@@ -106,10 +110,12 @@ class DiscriminatorServingModule(tf.Module):
         }
 
     def _encode(self, token_ids, segment_ids, padding_mask):
+        token_ids = self.text_encoder.request_limits.checked_ids("token_ids", token_ids, self.vocabulary_size)
         outputs = self._run(token_ids, segment_ids, padding_mask)
         return {"sequence_output": outputs["sequence_output"], "pooled_output": outputs["pooled_output"]}
 
     def _rtd(self, token_ids):
+        token_ids = self.text_encoder.request_limits.checked_ids("token_ids", token_ids, self.vocabulary_size)
         padding_mask = tf.cast(token_ids != self.text_encoder.pad_token_id, tf.int32)
         # [CLS] A [SEP] B [SEP]: segment 1 starts after the first [SEP].
         sep = tf.cast(token_ids == self.text_encoder.sep_token_id, tf.int32)
@@ -128,13 +134,15 @@ class DiscriminatorServingModule(tf.Module):
 
 
 def export_discriminator(pretrainer, export_dir, vocabulary, sequence_length, lowercase=False,
-                         strip_accents=None, warmup_texts=None, length_buckets=None, tokenize_chinese_chars=True):
+                         strip_accents=None, warmup_texts=None, length_buckets=None, tokenize_chinese_chars=True,
+                         request_limits=None):
     """Writes the discriminator as a SavedModel at `export_dir`, atomically.
 
     Use TF Serving's layout, `BASE/NAME/VERSION`. With `warmup_texts`,
     `assets.extra/tf_serving_warmup_requests` holds requests for the text
     signature (needs `tensorflow-serving-api`). `length_buckets` (a
-    `LengthBuckets`) sets the widths the model runs at.
+    `LengthBuckets`) sets the widths the model runs at; `request_limits` (a
+    `RequestLimits` or a dict of its arguments) the largest request served.
 
     Example:
     ```python
@@ -146,10 +154,13 @@ def export_discriminator(pretrainer, export_dir, vocabulary, sequence_length, lo
     ```
     """
     module = DiscriminatorServingModule(
-        pretrainer, vocabulary, sequence_length, lowercase, strip_accents, length_buckets, tokenize_chinese_chars
+        pretrainer, vocabulary, sequence_length, lowercase, strip_accents, length_buckets, tokenize_chinese_chars,
+        request_limits,
     )
     module.pairs(tf.constant(["built"]), tf.constant(["too"]))  # builds tokenizer and packer
     warmup = {"text": list(warmup_texts)} if warmup_texts else None
     shapes = module.length_buckets.warmup_requests(module.text_encoder.vocabulary)
-    return write_saved_model(export_dir, module.resources, module.signatures(), warmup, shapes)
+    return write_saved_model(
+        export_dir, module.resources, module.signatures(), warmup, shapes, module.text_encoder.request_limits
+    )
 

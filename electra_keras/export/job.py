@@ -58,7 +58,7 @@ def warn_if_collapsed(pretrainer, source, sequence_length):
 
 
 def export_pretrained(paths, base, format="savedmodel", name="electra", version=None, checkpoint=None,
-                      sequence_length=None, length_buckets=None):
+                      sequence_length=None, length_buckets=None, request_limits=None):
     """Writes what `open_pretrained(paths)` finds in `format`; returns the folder.
 
     Args:
@@ -76,6 +76,9 @@ def export_pretrained(paths, base, format="savedmodel", name="electra", version=
         length_buckets: dict of `LengthBuckets` arguments for the
             SavedModel (`widths`, `group_by_length`, `jit_compile`);
             default 16, 32, 64, ... up to the length, each text at its own.
+        request_limits: dict of `RequestLimits` arguments for the SavedModel
+            (`max_texts`, `max_text_characters`, `max_request_characters`);
+            default 64 texts, 10,000 characters each, 100,000 in all.
 
     Example:
     ```python
@@ -108,4 +111,5 @@ def export_pretrained(paths, base, format="savedmodel", name="electra", version=
         warmup_texts=DEFAULT_WARMUP_TEXTS,
         **source.tokenizer_kwargs(),
         length_buckets=LengthBuckets(length, **(length_buckets or {})),
+        request_limits=request_limits,
     )

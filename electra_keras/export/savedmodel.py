@@ -29,7 +29,7 @@ DEFAULT_WARMUP_TEXTS = [
 MAX_WARMUP_REQUESTS = 1000
 
 
-def write_saved_model(export_dir, resources, endpoints, warmup_inputs=None, shape_warmup=()):
+def write_saved_model(export_dir, resources, endpoints, warmup_inputs=None, shape_warmup=(), request_limits=None):
     """Writes `endpoints` (name -> `tf.function`) as a SavedModel at `export_dir`.
 
     Args:
@@ -41,6 +41,8 @@ def write_saved_model(export_dir, resources, endpoints, warmup_inputs=None, shap
         shape_warmup: more `serving_default` requests (dicts of input name
             -> list of strings), such as `LengthBuckets.warmup_requests`,
             written after those.
+        request_limits: the export's `RequestLimits`; warmup requests are
+            cut to them.
 
     Example:
     ```python
@@ -52,14 +54,16 @@ def write_saved_model(export_dir, resources, endpoints, warmup_inputs=None, shap
     # highest all-digit folder) never sees a half-written version.
     with atomic_directory(export_dir) as staging:
         try:
-            _write_into(staging, export_dir.parent.name, resources, endpoints, warmup_inputs, shape_warmup)
+            _write_into(
+                staging, export_dir.parent.name, resources, endpoints, warmup_inputs, shape_warmup, request_limits
+            )
         except tf.errors.OpError as error:
             # TensorFlow's writers report a full disk as an OpError, not an OSError.
             raise WriteFailed.about(export_dir, error) from error
     return export_dir
 
 
-def _write_into(folder, model_name, resources, endpoints, warmup_inputs, shape_warmup):
+def _write_into(folder, model_name, resources, endpoints, warmup_inputs, shape_warmup, request_limits):
     from tensorflow.core.protobuf import saved_model_pb2
 
     archive = keras.export.ExportArchive()
@@ -76,10 +80,10 @@ def _write_into(folder, model_name, resources, endpoints, warmup_inputs, shape_w
                 signature.method_name = SERVING_METHODS[name]
         graph_path.write_bytes(saved_model.SerializeToString())
     if warmup_inputs:
-        write_warmup_requests(folder, model_name, warmup_inputs, shape_warmup)
+        write_warmup_requests(folder, model_name, warmup_inputs, shape_warmup, request_limits)
 
 
-def write_warmup_requests(saved_model_dir, model_name, inputs, more_requests=()):
+def write_warmup_requests(saved_model_dir, model_name, inputs, more_requests=(), request_limits=None):
     """Writes TF Serving warmup requests (`PredictionLog` records, at most 1000).
 
     Two requests for `serving_default`: one row, and up to 32 rows; then
@@ -90,6 +94,8 @@ def write_warmup_requests(saved_model_dir, model_name, inputs, more_requests=())
             the signature, of equal length), or a list of strings for the
             input `text`.
         more_requests: more requests, each a dict like `inputs`.
+        request_limits: a `RequestLimits` every request is cut to (TF
+            Serving does not load a model whose warmup request fails).
 
     Example:
     ```python
@@ -105,6 +111,8 @@ def write_warmup_requests(saved_model_dir, model_name, inputs, more_requests=())
     path = pathlib.Path(saved_model_dir) / "assets.extra" / "tf_serving_warmup_requests"
     path.parent.mkdir(parents=True, exist_ok=True)
     requests = [{name: texts[:rows] for name, texts in inputs.items()} for rows in (1, 32)] + list(more_requests)
+    if request_limits is not None:
+        requests = [request_limits.fitted(request) for request in requests]
     if len(requests) > MAX_WARMUP_REQUESTS:
         raise ValueError(f"{len(requests)} warmup requests; TF Serving reads at most {MAX_WARMUP_REQUESTS}")
     with tf.io.TFRecordWriter(str(path)) as writer:

@@ -27,6 +27,7 @@ from electra_keras.data.tagging import OUTSIDE
 from electra_keras.data.tagging import _split_tag
 from electra_keras.data.tokenizer import load_vocabulary
 from electra_keras.export.length_buckets import LengthBuckets
+from electra_keras.export.request_limits import RequestLimits
 from electra_keras.export.savedmodel import DEFAULT_WARMUP_TEXTS
 from electra_keras.export.savedmodel import write_saved_model
 from electra_keras.export.text_encoding import _ROW  # row * _ROW + byte offset: one sorted key over a batch
@@ -55,6 +56,7 @@ class TaggerServingModule(tf.Module):
         labels: tag names in logit order (`O`, `B-PER`, ...).
         lowercase, strip_accents, tokenize_chinese_chars: BERT's tokenizer settings, as in training.
         length_buckets: a `LengthBuckets`, as in `DiscriminatorServingModule`.
+        request_limits: a `RequestLimits`, as in `DiscriminatorServingModule`.
 
     Example:
     ```python
@@ -64,8 +66,9 @@ class TaggerServingModule(tf.Module):
     """
 
     def __init__(self, tagger, vocabulary, sequence_length, labels, lowercase=False, strip_accents=None,
-                 length_buckets=None, tokenize_chinese_chars=True):
+                 length_buckets=None, tokenize_chinese_chars=True, request_limits=None):
         super().__init__()
+        self.request_limits = RequestLimits.of(request_limits)
         self.length_buckets = LengthBuckets.for_length(length_buckets, sequence_length)
         if not isinstance(vocabulary, (list, tuple)):
             vocabulary = load_vocabulary(vocabulary)
@@ -109,7 +112,7 @@ class TaggerServingModule(tf.Module):
         return {"token_ids": token_ids, "segment_ids": tf.zeros_like(token_ids), "padding_mask": mask}, starts, ends
 
     def _tag(self, text):
-        text = valid_utf8(text)
+        text = self.request_limits.checked("text", valid_utf8(text))
         spaced = text
         for pattern, spaces in _SPACES_BY_BYTES:
             spaced = tf.strings.regex_replace(spaced, pattern, spaces)
@@ -185,10 +188,12 @@ def _shifted(values, first):
 
 
 def export_tagger(tagger, export_dir, vocabulary, sequence_length, labels, lowercase=False, strip_accents=None,
-                  warmup_texts=None, length_buckets=None, tokenize_chinese_chars=True):
+                  warmup_texts=None, length_buckets=None, tokenize_chinese_chars=True, request_limits=None):
     """Writes a fine-tuned tagger as a SavedModel with the `tag` signature, atomically.
 
-    `length_buckets` (a `LengthBuckets`) sets the widths the model runs at.
+    `length_buckets` (a `LengthBuckets`) sets the widths the model runs at;
+    `request_limits` (a `RequestLimits` or a dict of its arguments) the
+    largest request served.
 
     Example:
     ```python
@@ -197,11 +202,13 @@ def export_tagger(tagger, export_dir, vocabulary, sequence_length, labels, lower
     ```
     """
     module = TaggerServingModule(
-        tagger, vocabulary, sequence_length, labels, lowercase, strip_accents, length_buckets, tokenize_chinese_chars
+        tagger, vocabulary, sequence_length, labels, lowercase, strip_accents, length_buckets, tokenize_chinese_chars,
+        request_limits,
     )
     module.tag(tf.constant(["built"]))
     endpoints = {"tag": module.tag, "serving_default": module.tag}
     shapes = module.length_buckets.warmup_requests(module.vocabulary)
     return write_saved_model(
-        export_dir, module.resources, endpoints, list(warmup_texts or DEFAULT_WARMUP_TEXTS), shapes
+        export_dir, module.resources, endpoints, list(warmup_texts or DEFAULT_WARMUP_TEXTS), shapes,
+        module.request_limits,
     )

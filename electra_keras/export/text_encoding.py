@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from electra_keras.data.tokenizer import load_vocabulary
 from electra_keras.data.tokenizer import make_tokenizer
+from electra_keras.export.request_limits import RequestLimits
 
 
 class ServingTextEncoder:
@@ -21,6 +22,8 @@ class ServingTextEncoder:
         vocabulary: list of WordPiece tokens, or a `vocab.txt` path.
         sequence_length: int, the length texts are trimmed and padded to.
         lowercase, strip_accents, tokenize_chinese_chars: BERT's tokenizer settings, as in training.
+        request_limits: a `RequestLimits` (or a dict of its arguments) that
+            `encode` enforces; default 64 texts, 10,000 characters each, 100,000 in all.
 
     Example:
     ```python
@@ -30,7 +33,9 @@ class ServingTextEncoder:
     ```
     """
 
-    def __init__(self, vocabulary, sequence_length, lowercase=False, strip_accents=None, tokenize_chinese_chars=True):
+    def __init__(self, vocabulary, sequence_length, lowercase=False, strip_accents=None, tokenize_chinese_chars=True,
+                 request_limits=None):
+        self.request_limits = RequestLimits.of(request_limits)
         if not isinstance(vocabulary, (list, tuple)):
             vocabulary = load_vocabulary(vocabulary)
         self.vocabulary = list(vocabulary)
@@ -60,14 +65,17 @@ class ServingTextEncoder:
     def encode(self, text, text_pair=None):
         """int32 `token_ids`, `segment_ids` and `padding_mask` of a batch of
         texts (or pairs; an over-long pair is trimmed from the end of
-        `text_pair` first, then `text`)."""
+        `text_pair` first, then `text`). A request over the
+        `request_limits` fails with InvalidArgumentError."""
+        text = self.request_limits.checked("text", valid_utf8(text))
         if text_pair is None:
-            token_ids, segment_ids = self.packer(self.tokenize(text))
+            token_ids, segment_ids = self.packer(self.tokenizer(text))
         else:
+            text_pair = self.request_limits.checked("text_pair", valid_utf8(text_pair))
             tf.debugging.assert_equal(
                 tf.shape(text), tf.shape(text_pair), message="text and text_pair need the same batch size"
             )
-            token_ids, segment_ids = self.packer((self.tokenize(text), self.tokenize(text_pair)))
+            token_ids, segment_ids = self.packer((self.tokenizer(text), self.tokenizer(text_pair)))
         token_ids = tf.cast(token_ids, tf.int32)
         return {
             "token_ids": token_ids,

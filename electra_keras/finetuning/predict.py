@@ -87,8 +87,7 @@ def _write_answers(export_dir, input_path, output_path, batch_size):
     examples = read_squad(input_path)
     answer = tf.saved_model.load(str(export_dir)).signatures["answer"]
     with atomic_path(output_path) as temporary, open(temporary, "w", encoding="utf-8") as out:
-        for start in range(0, len(examples), batch_size):
-            batch = examples[start : start + batch_size]
+        for batch in _within_request_limits(examples, batch_size):
             outputs = {k: v.numpy() for k, v in answer(
                 question=tf.constant([e.question for e in batch]), context=tf.constant([e.context for e in batch])
             ).items()}
@@ -100,6 +99,21 @@ def _write_answers(export_dir, input_path, output_path, batch_size):
                           "null_score_diff": round(float(outputs["null_score_diff"][row]), 6)}
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
     return len(examples)
+
+
+def _within_request_limits(examples, batch_size):
+    """Batches of at most `batch_size` examples whose contexts fit the answerer's default request limit."""
+    from electra_keras.export.request_limits import ANSWERER_MAX_REQUEST_CHARACTERS
+
+    batch, characters = [], 0
+    for example in examples:
+        if batch and (len(batch) == batch_size or characters + len(example.context) > ANSWERER_MAX_REQUEST_CHARACTERS):
+            yield batch
+            batch, characters = [], 0
+        batch.append(example)
+        characters += len(example.context)
+    if batch:
+        yield batch
 
 
 def _write_tags(export_dir, input_path, output_path, text_field, batch_size):

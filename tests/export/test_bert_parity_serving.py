@@ -38,7 +38,9 @@ def huggingface_discriminator(style, folder):
 def test_served_discriminator_gives_transformers_ids_and_its_huggingface_export_round_trips(style, tmp_path):
     folder = huggingface_discriminator(style, tmp_path / "model")
     expected = reference_ids(folder, PARITY_STRINGS)
-    export_dir = export_pretrained([folder], tmp_path / "serving", sequence_length=256)
+    # All the parity strings in one request: more than the default 64 texts.
+    export_dir = export_pretrained([folder], tmp_path / "serving", sequence_length=256,
+                                   request_limits={"max_texts": len(PARITY_STRINGS)})
     answer = run_signature(export_dir, tmp_path, "serving_default", {"text": PARITY_STRINGS})
     served = [row[mask > 0].tolist()[1:-1] for row, mask in zip(answer["token_ids"], answer["padding_mask"])]
     mismatches = [(text, want, got) for text, want, got in zip(PARITY_STRINGS, expected, served) if want != got]

@@ -54,7 +54,8 @@ def expected_entities(text):
 
 @pytest.fixture(scope="module")
 def module32():
-    return TaggerServingModule(token_tagger(), VOCABULARY, 32, TAGS)
+    # The tests send 204 texts in one request: more than the default 64.
+    return TaggerServingModule(token_tagger(), VOCABULARY, 32, TAGS, request_limits={"max_texts": 256})
 
 
 def test_entities_follow_conlleval_chunks_with_character_offsets_in_every_script(module32):

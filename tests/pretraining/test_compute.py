@@ -3,7 +3,6 @@
 import dataclasses
 
 import pytest
-
 from conftest import ROOT
 
 from electra_keras.config import ElectraConfig
