@@ -153,11 +153,7 @@ def iter_documents(path, statistics, text_field="text", text_column="text"):
                     if not line.strip():
                         statistics.empty_lines += 1
                         continue
-                    try:
-                        row = json.loads(line)
-                    except (ValueError, RecursionError) as error:  # huge numbers, deep nesting
-                        reason = getattr(error, "msg", error)
-                        raise CorpusError(f"{path}:{line_number}: not valid JSON ({reason})") from None
+                    row = parse_json_line(path, line_number, line, CorpusError)
                     value = row.get(text_field) if isinstance(row, dict) else None
                     document = _text_lines(value, statistics) if isinstance(value, str) else []
                     if document:
@@ -180,6 +176,23 @@ def iter_documents(path, statistics, text_field="text", text_column="text"):
         raise CorpusError(f"{path}: cut off or corrupt after line {line_number} ({error})") from None
     except OSError as error:
         raise CorpusError(f"{path}: cannot read ({error})") from None
+
+
+def parse_json_line(path, number, line, error_type):
+    """The value of line `number` of a JSON Lines file; `error_type` naming the file and line if it is not JSON.
+
+    Huge numbers and deep nesting raise `ValueError` and `RecursionError`
+    rather than `JSONDecodeError`: they are refused the same way.
+
+    Example:
+    ```python
+    row = parse_json_line("train.jsonl", 3, '{"text": "hello"}', CorpusError)
+    ```
+    """
+    try:
+        return json.loads(line)
+    except (ValueError, RecursionError) as error:
+        raise error_type(f"{path}:{number}: not valid JSON ({getattr(error, 'msg', error)})") from None
 
 
 def _csv_documents(path, file, statistics, text_column):

@@ -15,6 +15,8 @@ import zlib
 import keras
 import numpy as np
 
+from electra_keras.data.corpus import parse_json_line
+
 
 class LabelledDataError(ValueError):
     """A labelled file that cannot be read; the message names file and line."""
@@ -103,10 +105,7 @@ def _csv_rows(path, reader, wanted):
 
 
 def _json_row(path, number, line):
-    try:
-        row = json.loads(line)
-    except (ValueError, RecursionError) as error:  # huge numbers and deep nesting are not JSONDecodeErrors
-        raise LabelledDataError(f"{path}:{number}: not valid JSON ({getattr(error, 'msg', error)})") from None
+    row = parse_json_line(path, number, line, LabelledDataError)
     if not isinstance(row, dict):
         raise LabelledDataError(f"{path}:{number}: expected a JSON object")
     return row

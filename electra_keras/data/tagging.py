@@ -16,11 +16,11 @@ word; the other subwords, [CLS], [SEP] and padding are ignored by the loss.
 
 import bisect
 import dataclasses
-import json
 import pathlib
 
 import numpy as np
 
+from electra_keras.data.corpus import parse_json_line
 from electra_keras.data.labelled_rows import LabelledDataError
 from electra_keras.data.labelled_rows import read_lines
 
@@ -103,10 +103,7 @@ def _jsonl_sentences(path, lines, tokens_field, tags_field, require_tags):
     for number, line in lines:
         if not line.strip():
             continue
-        try:
-            row = json.loads(line)
-        except (ValueError, RecursionError) as error:  # huge numbers and deep nesting are not JSONDecodeErrors
-            raise LabelledDataError(f"{path}:{number}: not valid JSON ({getattr(error, 'msg', error)})") from None
+        row = parse_json_line(path, number, line, LabelledDataError)
         words = row.get(tokens_field) if isinstance(row, dict) else None
         if not isinstance(words, list) or not words or not all(isinstance(w, str) and w.strip() for w in words):
             raise LabelledDataError(f"{path}:{number}: {tokens_field!r} must be a non-empty list of words")
