@@ -165,20 +165,29 @@ ROW_EDITS = st.tuples(
 )
 
 
+def edited_json_lines(records, edit, extra_field):
+    """JSON Lines bytes of `records`, one of them edited: `((action, field, value), row)`, or None.
+
+    `drop` removes `field`, `retype` sets it to `value`, `extra` adds
+    `extra_field` (formatted with `field`) holding `value`.
+    """
+    if edit is not None:
+        (action, field, value), row = edit
+        record = records[row % len(records)]
+        if action == "drop":
+            record.pop(field, None)
+        elif action == "retype":
+            record[field] = value
+        else:
+            record[extra_field.format(field=field)] = value
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode()
+
+
 def labelled_file(kind, rows, with_pair, edit):
     fields = ["text", "pair", "label"] if with_pair else ["text", "label"]
     if kind == "jsonl":
         records = [dict(zip(fields, (text, pair, label) if with_pair else (text, label))) for text, pair, label in rows]
-        if edit is not None:
-            (action, field, value), row = edit
-            record = records[row % len(records)]
-            if action == "drop":
-                record.pop(field, None)
-            elif action == "retype":
-                record[field] = value
-            else:
-                record[f"{field}_extra"] = value
-        return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode()
+        return edited_json_lines(records, edit, extra_field="{field}_extra")
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter="\t" if kind == "tsv" else ",", lineterminator="\n")
     writer.writerow(fields)
@@ -227,16 +236,7 @@ TAG_EDITS = st.tuples(
 def tagged_file(kind, sentences, columns, edit):
     if kind == "jsonl":
         records = [{"tokens": [w for w, _ in s], "tags": [t for _, t in s]} for s in sentences]
-        if edit is not None:
-            (action, field, value), row = edit
-            record = records[row % len(records)]
-            if action == "drop":
-                record.pop(field)
-            elif action == "retype":
-                record[field] = value
-            else:
-                record["id"] = value
-        return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode()
+        return edited_json_lines(records, edit, extra_field="id")
     blocks = ["\n".join(" ".join([word, *["NN"] * (columns - 2), tag]) for word, tag in s) for s in sentences]
     return ("-DOCSTART- -X- -X- O\n\n" if columns == 4 else "").encode() + "\n\n".join(blocks).encode() + b"\n"
 

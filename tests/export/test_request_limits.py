@@ -7,13 +7,11 @@ from unittest import mock
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import MASK
 from conftest import ROOT
+from tiny_export import tiny_pretrainer
 
 from electra_keras import export
-from electra_keras.data.tokenizer import build_vocabulary
 from electra_keras.export.request_limits import RequestLimits
-from electra_keras.pretraining.trainer import ElectraPretrainer
 
 sys.path.insert(0, str(ROOT / "serving"))
 from graph_mode_check import ServedModel
@@ -30,12 +28,7 @@ def strings(*texts):
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    vocabulary = build_vocabulary(TEXTS * 10, 300)
-    pretrainer = ElectraPretrainer(
-        {"vocabulary_size": len(vocabulary), "embedding_size": 16, "hidden_size": 32, "num_layers": 2,
-         "num_heads": 2, "intermediate_size": 64, "max_position_embeddings": 64},
-        {}, mask_token_id=MASK, special_token_ids=[0, 2, 3, 4],
-    )
+    pretrainer, vocabulary = tiny_pretrainer(texts=TEXTS)
     export_dir = tmp_path_factory.mktemp("models") / "electra" / "1"
     export.export_discriminator(pretrainer, export_dir, vocabulary, LENGTH, warmup_texts=TEXTS, request_limits=LIMITS)
     model = ServedModel(export_dir)
@@ -141,12 +134,8 @@ def test_classifier_tagger_and_answerer_refuse_over_the_limits_naming_their_inpu
     from electra_keras.models import ElectraQuestionAnswerer
     from electra_keras.models import ElectraTokenClassifier
 
-    vocabulary = build_vocabulary(TEXTS * 10, 300)
-    encoder = ElectraPretrainer(
-        {"vocabulary_size": len(vocabulary), "embedding_size": 16, "hidden_size": 32, "num_layers": 2,
-         "num_heads": 2, "intermediate_size": 64, "max_position_embeddings": 64},
-        {}, mask_token_id=MASK, special_token_ids=[0, 2, 3, 4],
-    ).discriminator
+    pretrainer, vocabulary = tiny_pretrainer(texts=TEXTS)
+    encoder = pretrainer.discriminator
     classifier = export.ClassifierServingModule(ElectraClassifier(encoder, 2), vocabulary, LENGTH, ["a", "b"],
                                                 pair=True, request_limits=LIMITS)
     tagger = export.TaggerServingModule(ElectraTokenClassifier(encoder, 3), vocabulary, LENGTH, ["B-X", "I-X", "O"],

@@ -20,10 +20,10 @@ TEXTS = ["The chef cooked the meal in the kitchen.", "Seoul is the capital of Ko
 LENGTH = 24
 
 
-def tiny_pretrainer(seed=0):
-    """A small, untrained pretrainer and its vocabulary; `seed` sets the weights."""
+def tiny_pretrainer(seed=0, texts=TEXTS):
+    """A small, untrained pretrainer and the vocabulary learned from `texts`; `seed` sets the weights."""
     keras.utils.set_random_seed(seed)
-    vocabulary = build_vocabulary(TEXTS * 10, 300)
+    vocabulary = build_vocabulary(list(texts) * 10, 300)
     pretrainer = ElectraPretrainer(
         {"vocabulary_size": len(vocabulary), "embedding_size": 16, "hidden_size": 32, "num_layers": 2,
          "num_heads": 2, "intermediate_size": 64, "max_position_embeddings": 64},
