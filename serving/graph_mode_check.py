@@ -136,6 +136,34 @@ class ServedModel:
         fetch = [self._output(signature.outputs[name].name) for name in names]
         return dict(zip(names, self.session._call_tf_sessionrun(None, feed, fetch, [], None)))
 
+    def executed_ops(self, signature_name, inputs):
+        """The ops one request runs, as `(node name, op type)` pairs, after the server's graph optimisation.
+
+        From a full trace of one `Session::Run` (the function bodies it calls
+        included); dead branches of conditionals do not run and are not listed.
+
+        Example:
+        ```python
+        ops = served.executed_ops("serving_default", {"text": np.array([b"Hello."], dtype=object)})
+        ops_by_part(ops)  # {"tokenization": ..., "model": ..., "bucketing and outputs": ...}
+        ```
+        """
+        signature = self.signatures[signature_name]
+        feed = {self.graph.get_tensor_by_name(signature.inputs[name].name): np.asarray(value)
+                for name, value in inputs.items()}
+        fetch = [self.graph.get_tensor_by_name(signature.outputs[name].name) for name in sorted(signature.outputs)]
+        metadata = tf.compat.v1.RunMetadata()
+        options = tf.compat.v1.RunOptions(trace_level=tf.compat.v1.RunOptions.FULL_TRACE)
+        self.session.run(fetch, feed, options=options, run_metadata=metadata)
+        executed = []
+        for device in metadata.step_stats.dev_stats:
+            for node in device.node_stats:
+                # The timeline label reads "name = OpType(inputs)".
+                label = node.timeline_label
+                if " = " in label:
+                    executed.append((node.node_name, label.split(" = ", 1)[1].split("(", 1)[0]))
+        return executed
+
     def _output(self, tensor_name):
         return self.graph.get_tensor_by_name(tensor_name)._as_tf_output()
 
@@ -152,6 +180,31 @@ class ServedModel:
             self(request.model_spec.signature_name or "serving_default", inputs)
             count += 1
         return count
+
+
+# The name scopes the exporters put the parts of a serving graph in.
+OP_PARTS = ("tokenization", "model")
+
+
+def ops_by_part(executed):
+    """Counts of `ServedModel.executed_ops` by part of the graph and op type.
+
+    Ops under a `tokenization` or `model` name scope count there; the rest
+    (length buckets, output assembly, the executor's own nodes) count as
+    `bucketing and outputs`.
+
+    Example:
+    ```python
+    ops_by_part([("a/tokenization/Where", "Where"), ("model/MatMul", "_MklMatMul")])
+    # {"tokenization": {"Where": 1}, "model": {"_MklMatMul": 1}, "bucketing and outputs": {}}
+    ```
+    """
+    parts = {part: {} for part in (*OP_PARTS, "bucketing and outputs")}
+    for name, op_type in executed:
+        scopes = name.split("/")
+        part = next((part for part in OP_PARTS if part in scopes), "bucketing and outputs")
+        parts[part][op_type] = parts[part].get(op_type, 0) + 1
+    return parts
 
 
 def answer_digest(outputs):

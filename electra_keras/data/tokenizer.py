@@ -201,6 +201,19 @@ class BertWordPieceTokenizer(keras_hub.models.ElectraTokenizer):
             # keras-hub's detokenize uses it.
             self._fast_word_piece = self._bert_wordpiece.fast_wordpiece
 
+    @property
+    def wordpiece(self):
+        """The `BertWordPiece` (TensorFlow ops) this layer tokenizes with; ragged ids without keras-hub's
+        output conversion, for graphs such as the serving signatures.
+
+        Example:
+        ```python
+        ids = tokenizer.wordpiece.tokenize(tf.constant(["Hello there."]))  # ragged [1, tokens]
+        ```
+        """
+        self._check_vocabulary()
+        return self._bert_wordpiece
+
     def _set_vocabulary_tf(self):
         # keras-hub >= 0.32 builds its op through this (from its set_vocabulary,
         # before ours exists, and lazily after): ours replaces it once built.

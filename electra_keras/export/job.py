@@ -58,7 +58,7 @@ def warn_if_collapsed(pretrainer, source, sequence_length):
 
 
 def export_pretrained(paths, base, format="savedmodel", name="electra", version=None, checkpoint=None,
-                      sequence_length=None, length_buckets=None, request_limits=None):
+                      sequence_length=None, length_buckets=None, request_limits=None, fused=True):
     """Writes what `open_pretrained(paths)` finds in `format`; returns the folder.
 
     Args:
@@ -79,6 +79,8 @@ def export_pretrained(paths, base, format="savedmodel", name="electra", version=
         request_limits: dict of `RequestLimits` arguments for the SavedModel
             (`max_texts`, `max_text_characters`, `max_request_characters`);
             default 64 texts, 10,000 characters each, 100,000 in all.
+        fused: bool, serve the SavedModel's model as a `FusedEncoder`
+            (default); False runs it through the Keras layers.
 
     Example:
     ```python
@@ -112,4 +114,5 @@ def export_pretrained(paths, base, format="savedmodel", name="electra", version=
         **source.tokenizer_kwargs(),
         length_buckets=LengthBuckets(length, **(length_buckets or {})),
         request_limits=request_limits,
+        fused=fused,
     )
