@@ -15,9 +15,11 @@ Workloads:
   export with `--length-buckets 128`, PyTorch with `padding="max_length"`).
 
 Implementations (each in its own process, alternating rounds):
-- `savedmodel`: the default export (buckets 16/32/64/128, each text at its
-  own bucket's width), TensorFlow's default thread pools; variants change
-  one thing each: `_longest` (the batch at its longest text's bucket),
+- `savedmodel`: the default export (the fused serving graph of
+  `export.FusedEncoder`, buckets 16/32/64/128, each text at its own
+  bucket's width), TensorFlow's default thread pools; variants change
+  one thing each: `_keras` (the model through its Keras layers, the export
+  before the fused graph), `_longest` (the batch at its longest text's bucket),
   `_intra{N}_inter{M}` (thread pools, as TF Serving's
   `--tensorflow_intra_op_parallelism` / `--tensorflow_inter_op_parallelism`),
   `_xla` (the model compiled with XLA), `_bf16` (bfloat16 compute),
@@ -25,10 +27,19 @@ Implementations (each in its own process, alternating rounds):
 - `hf_pytorch_t{N}`: `ElectraForPreTraining` + `BertTokenizerFast` over the
   same vocabulary under `torch.inference_mode()` with N threads (1 and all
   CPUs: the table compares against the better one).
+- `onnxruntime_t{N}`: the same model exported to ONNX and run by ONNX
+  Runtime's CPU provider with N intra-op threads, tokenized and padded as
+  PyTorch's.
+
+Both sides get trained-like weights (every weight moved off its initial
+value): a fresh model's zero biases are folded out of TensorFlow's graph.
+For each export the output also counts the ops one batch-1 request runs,
+loaded as TF Serving loads it, split into tokenization, bucketing and
+outputs, and the model.
 
 The table gives p50 / p99 latency per request and texts per second at batch
 sizes 1, 8 and 32 (the round with the best p50), and the ratio of the
-default export to the best PyTorch setting. Needs `pip install -e .[benchmarks]`.
+default export to the best PyTorch and ONNX Runtime settings. Needs `pip install -e .[benchmarks]`.
 
 Example:
     ```
@@ -43,6 +54,7 @@ import json
 import os
 import random
 import statistics
+import sys
 import tempfile
 import time
 
@@ -60,6 +72,7 @@ def tf_variant(workload="realistic", **settings):
 
 IMPLEMENTATIONS = {
     "savedmodel": tf_variant(),
+    "savedmodel_keras": tf_variant(fused=False),
     "savedmodel_longest": tf_variant(group_by_length=False),
     **{f"savedmodel_intra{intra}_inter{inter}": tf_variant(intra=intra, inter=inter)
        for intra, inter in sorted({(CPUS, 1), (1, 1), (CPUS, CPUS)})},
@@ -70,7 +83,10 @@ IMPLEMENTATIONS = {
        for threads in TORCH_THREADS},
     **{f"hf_pytorch_t{threads}_fixed128": {"kind": "hf_pytorch", "workload": "padded128", "threads": threads}
        for threads in TORCH_THREADS},
+    **{f"onnxruntime_t{threads}": {"kind": "onnxruntime", "workload": "realistic", "threads": threads}
+       for threads in TORCH_THREADS},
 }
+REFERENCES = ("hf_pytorch", "onnxruntime")
 
 
 def held_out_texts():
@@ -143,6 +159,7 @@ def run_savedmodel(settings, args):
     tokenizer = make_tokenizer(vocabulary)
     keras.utils.set_random_seed(0)
     pretrainer = build_pretrainer(small_config(), tokenizer)
+    trained_like(pretrainer)
     extra = {}
     if settings.get("precision", "float32") != "float32":
         pretrainer, extra = bfloat16_copy(pretrainer, tokenizer, settings["precision"])
@@ -152,11 +169,36 @@ def run_savedmodel(settings, args):
     )
     with tempfile.TemporaryDirectory() as folder:
         export_discriminator(pretrainer, f"{folder}/electra/1", vocabulary, args.sequence_length,
-                             length_buckets=buckets)
+                             length_buckets=buckets, fused=settings.get("fused", True))
+        extra["ops_batch1"] = count_ops(f"{folder}/electra/1")
         serve = tf.saved_model.load(f"{folder}/electra/1").signatures["serving_default"]
         results = measure(lambda batch: serve(text=tf.constant(batch))["replaced_probability"].numpy(), args,
                           warmup=[request["text"] for request in buckets.warmup_requests(vocabulary)])
     return {**results, **extra}
+
+
+def count_ops(export_dir):
+    """The ops a batch-1 request runs in the export loaded as TF Serving loads it, by part and op type."""
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "serving"))
+    from graph_mode_check import ServedModel
+    from graph_mode_check import ops_by_part
+
+    served = ServedModel(export_dir)
+    served.warm_up()
+    text = np.array([held_out_texts()[0].encode()], dtype=object)
+    return ops_by_part(served.executed_ops("serving_default", {"text": text}))
+
+
+def trained_like(pretrainer):
+    """Every weight moved off its initial value (biases start at zero, and a zero bias is folded out of the graph
+    at load: a fresh model would serve faster than a trained one)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for weight in pretrainer.weights:
+        weight.assign(np.asarray(weight) + rng.normal(0.0, 0.02, weight.shape).astype(weight.dtype))
 
 
 def bfloat16_copy(pretrainer, tokenizer, precision):
@@ -181,13 +223,14 @@ def bfloat16_copy(pretrainer, tokenizer, precision):
     return copy, {"max_logit_difference": float(difference.max()), "mean_logit_difference": float(difference.mean())}
 
 
-def run_hf_pytorch(settings, args):
+def hf_discriminator():
+    """`ElectraForPreTraining` of the small config with trained-like weights, and `BertTokenizerFast` over the
+    same vocabulary."""
     import torch
     import transformers
 
     from electra_keras import data
 
-    torch.set_num_threads(settings["threads"])
     torch.manual_seed(0)
     m = small_config().model
     tokenizer = transformers.BertTokenizerFast(
@@ -200,6 +243,48 @@ def run_hf_pytorch(settings, args):
             intermediate_size=m.intermediate_size, hidden_act="gelu_new",
         )
     ).eval()
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.02)
+    return model, tokenizer
+
+
+def run_onnxruntime(settings, args):
+    """The Hugging Face discriminator exported to ONNX (TorchScript exporter, dynamic batch and length) and run
+    by ONNX Runtime's CPU provider with `threads` intra-op threads, padded to each request's longest text."""
+    import numpy as np
+    import onnxruntime
+    import torch
+
+    model, tokenizer = hf_discriminator()
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    with tempfile.TemporaryDirectory() as folder:
+        path = f"{folder}/electra.onnx"
+        example = torch.ones((2, 16), dtype=torch.long)
+        torch.onnx.export(
+            model, (example, example, torch.zeros_like(example)), path, input_names=names, output_names=["logits"],
+            dynamic_axes={name: {0: "batch", 1: "length"} for name in [*names, "logits"]},
+            dynamo=False, opset_version=17,
+        )
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = settings["threads"]
+        options.inter_op_num_threads = 1
+        session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+    def call(batch):
+        encoded = tokenizer(batch, padding="longest", truncation=True, max_length=args.sequence_length,
+                            return_tensors="np")
+        logits = session.run(["logits"], {name: encoded[name].astype(np.int64) for name in names})[0]
+        return 1.0 / (1.0 + np.exp(-logits))
+
+    return measure(call, args)
+
+
+def run_hf_pytorch(settings, args):
+    import torch
+
+    torch.set_num_threads(settings["threads"])
+    model, tokenizer = hf_discriminator()
     padding = "max_length" if settings["workload"] == "padded128" else "longest"
 
     def call(batch):
@@ -212,7 +297,7 @@ def run_hf_pytorch(settings, args):
     return measure(call, args)
 
 
-RUNNERS = {"savedmodel": run_savedmodel, "hf_pytorch": run_hf_pytorch}
+RUNNERS = {"savedmodel": run_savedmodel, "hf_pytorch": run_hf_pytorch, "onnxruntime": run_onnxruntime}
 
 
 def best_rows(results):
@@ -228,24 +313,37 @@ def best_rows(results):
 
 
 def comparisons(rows):
-    """The default export (and the fixed-length one) against the best PyTorch thread setting."""
+    """Our exports against the best thread setting of each reference (PyTorch, ONNX Runtime), per batch size."""
     by_key = {(r["implementation"], r["batch_size"]): r for r in rows}
+    ours_by_workload = (("savedmodel", "realistic"), ("savedmodel_keras", "realistic"), ("savedmodel_xla", "realistic"),
+                        ("savedmodel_fixed128", "padded128"))
     lines = []
-    for ours, workload in (("savedmodel", "realistic"), ("savedmodel_fixed128", "padded128")):
-        for batch_size in BATCH_SIZES:
-            theirs = [r for r in rows if r["implementation"].startswith("hf_pytorch")
-                      and r["workload"] == workload and r["batch_size"] == batch_size]
-            if (ours, batch_size) not in by_key or not theirs:
-                continue
-            mine = by_key[(ours, batch_size)]
-            fastest = min(theirs, key=lambda r: r["p50_ms"])
-            busiest = max(theirs, key=lambda r: r["texts_per_second"])
-            lines.append({
-                "workload": workload, "batch_size": batch_size, "ours": ours,
-                "p50_ratio": mine["p50_ms"] / fastest["p50_ms"], "reference_p50": fastest["implementation"],
-                "throughput_ratio": mine["texts_per_second"] / busiest["texts_per_second"],
-                "reference_throughput": busiest["implementation"],
-            })
+    for ours, workload in ours_by_workload:
+        for reference in REFERENCES:
+            for batch_size in BATCH_SIZES:
+                theirs = [r for r in rows if r["implementation"].startswith(reference)
+                          and r["workload"] == workload and r["batch_size"] == batch_size]
+                if (ours, batch_size) not in by_key or not theirs:
+                    continue
+                mine = by_key[(ours, batch_size)]
+                fastest = min(theirs, key=lambda r: r["p50_ms"])
+                busiest = max(theirs, key=lambda r: r["texts_per_second"])
+                lines.append({
+                    "workload": workload, "batch_size": batch_size, "ours": ours,
+                    "p50_ratio": mine["p50_ms"] / fastest["p50_ms"], "reference_p50": fastest["implementation"],
+                    "throughput_ratio": mine["texts_per_second"] / busiest["texts_per_second"],
+                    "reference_throughput": busiest["implementation"],
+                })
+    return lines
+
+
+def op_count_lines(rows):
+    """Per export: the ops of a batch-1 request by part (tokenization, bucketing and outputs, model) and in all."""
+    lines = []
+    for row in rows:
+        if row["batch_size"] == 1 and "ops_batch1" in row:
+            parts = {part: sum(types.values()) for part, types in row["ops_batch1"].items()}
+            lines.append({"implementation": row["implementation"], **parts, "total": sum(parts.values())})
     return lines
 
 
@@ -278,11 +376,19 @@ def main():
         print(f"{line['ours']} vs {line['reference_p50']} ({line['workload']}, batch {line['batch_size']}): "
               f"p50 x{line['p50_ratio']:.2f}; texts/s x{line['throughput_ratio']:.2f} "
               f"(vs {line['reference_throughput']})")
+    op_counts = op_count_lines(rows)
+    if op_counts:
+        print(f"ops of a batch-1 request: {'implementation':<28}{'tokenization':>13}{'bucketing+out':>14}"
+              f"{'model':>7}{'total':>7}")
+        for line in op_counts:
+            print(f"{'':<26}{line['implementation']:<28}{line['tokenization']:>13}"
+                  f"{line['bucketing and outputs']:>14}{line['model']:>7}{line['total']:>7}")
     for row in rows:
         if "max_logit_difference" in row and row["batch_size"] == 1:
             print(f"{row['implementation']}: logits within {row['max_logit_difference']:.4f} of float32 "
                   f"(mean {row['mean_logit_difference']:.4f})")
-    harness.write_json(args.output, {"arguments": vars(args), "results": rows, "ratios": ratios, "rounds": results})
+    harness.write_json(args.output, {"arguments": vars(args), "results": rows, "ratios": ratios,
+                                     "op_counts": op_counts, "rounds": results})
 
 
 if __name__ == "__main__":
