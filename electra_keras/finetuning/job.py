@@ -29,8 +29,6 @@ import sys
 
 import numpy as np
 
-from electra_keras.data.labelled_rows import LabelledDataError
-from electra_keras.data.labelled_rows import read_labelled
 from electra_keras.data.tokenizer import make_tokenizer
 from electra_keras.export.classifier import export_classifier
 from electra_keras.files import atomic_directory
@@ -54,6 +52,8 @@ from electra_keras.finetuning.tagging_job import run_tagging
 from electra_keras.interop.pretrained import open_pretrained
 from electra_keras.models.preprocessors import ElectraTextClassifierPreprocessor
 from electra_keras.models.text_classifier import ElectraTextClassifier
+from electra_keras.tasks.formats.labelled_rows import LabelledDataError
+from electra_keras.tasks.formats.labelled_rows import read_labelled
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The question-answering job (`--task qa`): SQuAD-layout files in, an extractive reader out.
 
 SQuAD v1.1 and v2.0, KorQuAD 1.0 and CMRC 2018 files are read alike
-(`electra_keras.data.squad`). Same defaults as classification: the learning
+(`electra_keras.tasks.formats.squad`). Same defaults as classification: the learning
 rate and layer-wise decay from the model's size, an evaluation on the dev
 file after every epoch (the official EM and F1, 0-100; for v2.0 at the
 no-answer threshold that maximises F1 on the dev file), the best epoch by F1
@@ -23,12 +23,6 @@ import sys
 import keras
 import numpy as np
 
-from electra_keras.data.squad import apply_null_threshold
-from electra_keras.data.squad import best_null_threshold
-from electra_keras.data.squad import decode_answers
-from electra_keras.data.squad import make_windows
-from electra_keras.data.squad import read_squad
-from electra_keras.data.squad import squad_metrics
 from electra_keras.data.tokenizer import make_tokenizer
 from electra_keras.export.answerer import export_answerer
 from electra_keras.files import write_json_atomic
@@ -40,6 +34,12 @@ from electra_keras.finetuning.settings import run_summary
 from electra_keras.interop.huggingface_tasks import save_answerer_huggingface
 from electra_keras.interop.pretrained import open_pretrained
 from electra_keras.models.task_heads import ElectraQuestionAnswerer
+from electra_keras.tasks.formats.squad import apply_null_threshold
+from electra_keras.tasks.formats.squad import best_null_threshold
+from electra_keras.tasks.formats.squad import decode_answers
+from electra_keras.tasks.formats.squad import make_windows
+from electra_keras.tasks.formats.squad import read_squad
+from electra_keras.tasks.formats.squad import squad_metrics
 
 INPUTS = ("token_ids", "segment_ids", "padding_mask")
 

@@ -21,13 +21,7 @@ import sys
 import keras
 import numpy as np
 
-from electra_keras.data.labelled_rows import LabelledDataError
 from electra_keras.data.offsets import OffsetTokenizer
-from electra_keras.data.tagging import IGNORED_LABEL
-from electra_keras.data.tagging import encode_tagged
-from electra_keras.data.tagging import entity_metrics
-from electra_keras.data.tagging import read_tagged
-from electra_keras.data.tagging import word_tags
 from electra_keras.export.tagger import export_tagger
 from electra_keras.files import write_json_atomic
 from electra_keras.finetuning.health import checked_encoder
@@ -38,6 +32,12 @@ from electra_keras.finetuning.settings import run_summary
 from electra_keras.interop.huggingface_tasks import save_tagger_huggingface
 from electra_keras.interop.pretrained import open_pretrained
 from electra_keras.models.task_heads import ElectraTokenClassifier
+from electra_keras.tasks.formats.labelled_rows import LabelledDataError
+from electra_keras.tasks.formats.tagging import IGNORED_LABEL
+from electra_keras.tasks.formats.tagging import encode_tagged
+from electra_keras.tasks.formats.tagging import entity_metrics
+from electra_keras.tasks.formats.tagging import read_tagged
+from electra_keras.tasks.formats.tagging import word_tags
 
 logger = logging.getLogger(__name__)
 

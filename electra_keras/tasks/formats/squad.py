@@ -410,7 +410,7 @@ def normalize_answer(text):
 
     Example:
     ```python
-    electra_keras.data.squad.normalize_answer("The Cat!")  # "cat"
+    electra_keras.tasks.formats.squad.normalize_answer("The Cat!")  # "cat"
     ```
     """
     text = "".join(c for c in text.lower() if c not in _ASCII_PUNCTUATION)
@@ -471,7 +471,7 @@ def exact_match(prediction, gold_answers, language="en"):
 
     Example:
     ```python
-    electra_keras.data.squad.exact_match("The Cat!", ["cat"])  # 1.0
+    electra_keras.tasks.formats.squad.exact_match("The Cat!", ["cat"])  # 1.0
     ```
     """
     gold = [g for g in gold_answers if _normalized(g, language)] or [""]
@@ -492,7 +492,7 @@ def f1(prediction, gold_answers, language="en"):
 
     Example:
     ```python
-    electra_keras.data.squad.f1("the black cat", ["a cat"])  # 2 * (1/2 * 1) / (1/2 + 1) = 0.667
+    electra_keras.tasks.formats.squad.f1("the black cat", ["a cat"])  # 2 * (1/2 * 1) / (1/2 + 1) = 0.667
     ```
     """
     gold = [g for g in gold_answers if _normalized(g, language)] or [""]
