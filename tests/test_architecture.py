@@ -20,9 +20,8 @@ LAYERS = [
     ("electra_keras.runs",),
     ("electra_keras.interop",),
     ("electra_keras.export",),
-    # The task plug-ins: a format, a head, a serving module and a Hugging Face class each.
-    ("electra_keras.tasks",),
-    ("electra_keras.finetuning",),
+    # The task plug-ins (a format, a head, a serving module, a Hugging Face class each) and the loop's parts.
+    ("electra_keras.finetuning", "electra_keras.tasks"),
     # The jobs: each package's `job` module sits on top of every package.
     ("electra_keras.pretraining.job", "electra_keras.export.job", "electra_keras.finetuning.job"),
     ("electra_keras.cli",),

@@ -2,6 +2,8 @@
 
 - `optimization`: layer-wise learning-rate decay (the paper's recipe).
 - `metrics`: accuracy, F1, Pearson, Spearman.
+- `loop.run_task`: the one fine-tuning loop every task runs through (the
+  tasks are the plug-ins of `electra_keras.tasks`).
 - `job.run_finetuning`: the command line's job, callable from Python.
 
 The heads are `electra_keras.models.ElectraClassifier` and

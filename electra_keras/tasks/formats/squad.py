@@ -217,10 +217,7 @@ def make_windows(examples, tokenizer, sequence_length, max_question_tokens=64, d
     from electra_keras.data.offsets import OffsetTokenizer
     from electra_keras.data.offsets import byte_to_char_offsets
 
-    offset_tokenizer = OffsetTokenizer(
-        tokenizer.get_vocabulary(), lowercase=tokenizer.lowercase, strip_accents=tokenizer.strip_accents,
-        tokenize_chinese_chars=getattr(tokenizer, "tokenize_chinese_chars", True),
-    )
+    offset_tokenizer = OffsetTokenizer.like(tokenizer)
     cls_id, sep_id, pad_id = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
     questions = _ragged_rows(offset_tokenizer(tf.constant([e.question for e in examples], tf.string))[0])
     # A SQuAD paragraph has several questions: tokenize each context once.
