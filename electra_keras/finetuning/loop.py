@@ -83,7 +83,7 @@ def run_task(init_from, settings, checkpoint=None, verbose=None):
         task.save_preset(model, staging, tokenizer, prepared)
     task.save_huggingface(model, output / "huggingface", tokenizer, prepared)
     export_dir = task.export(model, output / "export" / task.export_name / "1", tokenizer, prepared, settings)
-    summary = run_summary(source, settings, plan, best, export_dir, **task.summary(prepared, final, best),
+    summary = run_summary(source, settings, plan, best, export_dir, **task.summary(prepared, final),
                           encoder_health=health)
     write_json_atomic(output / "metrics.json", summary)
     return summary

@@ -100,7 +100,7 @@ class Task:
         """Writes the serving SavedModel; returns its folder."""
         raise NotImplementedError
 
-    def summary(self, prepared, final, best):
+    def summary(self, prepared, final):
         """The task's own `metrics.json` fields (beside the loop's)."""
         return {"labels": prepared.labels, "eval": final}
 

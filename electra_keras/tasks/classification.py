@@ -115,7 +115,7 @@ class ClassificationTask(Task):
             **tokenizer_kwargs(tokenizer),
         )
 
-    def summary(self, prepared, final, best):
+    def summary(self, prepared, final):
         return {"labels": prepared.labels, "eval": final, "train_rows": prepared.train_rows,
                 "eval_rows": len(prepared.eval_targets)}
 
@@ -224,5 +224,11 @@ def _dev_loss(task, targets, outputs):
 
 
 def task(name):
-    """The registry's entry point (`tasks.registry`): `classification`, `regression` or `multi_label`."""
+    """The registry's entry point (`tasks.registry`): `classification`, `regression` or `multi_label`.
+
+    Example:
+    ```python
+    task("regression").selection_metric  # "pearson"
+    ```
+    """
     return ClassificationTask(name)

@@ -97,14 +97,20 @@ class QuestionAnsweringTask(Task):
             n_best=settings.n_best, **tokenizer_kwargs(tokenizer),
         )
 
-    def summary(self, prepared, final, best):
+    def summary(self, prepared, final):
         return {"exact": final["exact"], "f1": final["f1"], "eval": final, "train_rows": len(prepared.train),
                 "eval_rows": len(prepared.held_out), "train_windows": prepared.train_rows,
                 "max_question_tokens": prepared.question_tokens, "null_threshold": prepared.null_threshold}
 
 
 def task(name):
-    """The registry's entry point (`tasks.registry`)."""
+    """The registry's entry point (`tasks.registry`).
+
+    Example:
+    ```python
+    task("qa").export_name  # "answerer"
+    ```
+    """
     return QuestionAnsweringTask()
 
 

@@ -99,13 +99,19 @@ class TaggingTask(Task):
         return export_tagger(model, export_dir, tokenizer.get_vocabulary(), prepared.sequence_length,
                              prepared.labels, **tokenizer_kwargs(tokenizer), warmup_texts=prepared.warmup_texts)
 
-    def summary(self, prepared, final, best):
+    def summary(self, prepared, final):
         return {"labels": prepared.labels, "eval": final, "train_rows": prepared.train_rows,
                 "eval_rows": len(prepared.held_out), "truncated_words": prepared.truncated_words}
 
 
 def task(name):
-    """The registry's entry point (`tasks.registry`)."""
+    """The registry's entry point (`tasks.registry`).
+
+    Example:
+    ```python
+    task("tagging").export_name  # "tagger"
+    ```
+    """
     return TaggingTask()
 
 
