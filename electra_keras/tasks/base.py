@@ -49,7 +49,7 @@ class Task:
     ```python
     class MultipleChoiceTask(Task):
         name, selection_metric, export_name = "multiple_choice", "accuracy", "chooser"
-        ...  # read, prepare, build, compile_kwargs, evaluate, save_huggingface, export
+        ...  # prepare, build, compile_kwargs, evaluate, save_huggingface, export
     ```
     """
 
