@@ -61,9 +61,9 @@ def run_unit(args, task, arm, seed):
     """One (task, arm, seed): fine-tune or fit, score on the test split."""
     import numpy as np
 
-    from electra_keras.data import labelled_tasks
-    from electra_keras.data.labelled_rows import read_labelled
     from electra_keras.finetuning.metrics import classification_metrics
+    from electra_keras.tasks.formats import labelled_tasks
+    from electra_keras.tasks.formats.labelled_rows import read_labelled
 
     folder = pathlib.Path(args.data) / task
     if not (folder / "train.jsonl").is_file():

@@ -84,7 +84,7 @@ def _sample(items, size, seed=0):
 
 def prepare_tagging(args, task, work):
     """train/dev/test CoNLL files of the unit (the same subset for every seed)."""
-    from electra_keras.data.tagging import read_tagged
+    from electra_keras.tasks.formats.tagging import read_tagged
 
     folder = pathlib.Path(args.data) / task
     rows = _sample(read_tagged(folder / "train.conll"), args.train_sentences)
@@ -124,9 +124,9 @@ def run_unit(args, task, arm, seed):
 
 
 def _tagging_unit(args, task, arm, seed, work):
-    from electra_keras.data.tagging import entity_metrics
-    from electra_keras.data.tagging import read_tagged
-    from electra_keras.data.tagging import repair_tags
+    from electra_keras.tasks.formats.tagging import entity_metrics
+    from electra_keras.tasks.formats.tagging import read_tagged
+    from electra_keras.tasks.formats.tagging import repair_tags
 
     train, _ = prepare_tagging(args, task, work)
     test = read_tagged(work / "test.conll")
@@ -156,9 +156,9 @@ def _tagging_unit(args, task, arm, seed, work):
 
 
 def _qa_unit(args, task, arm, seed, work):
-    from electra_keras.data.qa_tasks import BLANK
-    from electra_keras.data.squad import read_squad
-    from electra_keras.data.squad import squad_metrics
+    from electra_keras.tasks.formats.qa_tasks import BLANK
+    from electra_keras.tasks.formats.squad import read_squad
+    from electra_keras.tasks.formats.squad import squad_metrics
 
     prepare_qa(args, task, work)
     test = read_squad(work / "test.json")

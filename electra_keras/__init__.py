@@ -4,7 +4,8 @@ The sub-packages are the architecture (docs/ARCHITECTURE.md): `data` (text
 to batches), `models` (layers), `pretraining` (objectives, the pretrainer,
 its training steps and job), `runs` (the run folder, checkpoints,
 callbacks), `interop` (Hugging Face, keras-hub, official checkpoints),
-`export` (SavedModels for TF Serving), `finetuning`, and `cli`.
+`export` (SavedModels for TF Serving), `tasks` (labelled formats and the
+fine-tuning tasks), `finetuning`, and `cli`.
 
 Importing the package registers its Keras classes, so saved `.keras` files
 load with `keras.models.load_model` after `import electra_keras`; it does not

@@ -23,9 +23,9 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from electra_keras.data import labelled_tasks  # noqa: E402
-from electra_keras.data import qa_tasks  # noqa: E402
-from electra_keras.data import tagging_tasks  # noqa: E402
+from electra_keras.tasks.formats import labelled_tasks  # noqa: E402
+from electra_keras.tasks.formats import qa_tasks  # noqa: E402
+from electra_keras.tasks.formats import tagging_tasks  # noqa: E402
 
 FETCHERS = {**{task: labelled_tasks.fetch for task in labelled_tasks.TASKS},
             **{task: tagging_tasks.fetch for task in tagging_tasks.TASKS},

@@ -29,7 +29,7 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from electra_keras.data.labelled_tasks import hangul_paragraphs  # noqa: E402
+from electra_keras.tasks.formats.labelled_tasks import hangul_paragraphs  # noqa: E402
 
 OUTPUT_DIR = pathlib.Path(__file__).resolve().parent.parent / "electra_keras" / "data" / "corpora"
 # Brown tokens are `word/TAG`; quotes are `` and '' in the original.

@@ -32,10 +32,10 @@ import tempfile
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from electra_keras.data import labelled_tasks  # noqa: E402
-from electra_keras.data import qa_tasks  # noqa: E402
-from electra_keras.data import tagging_tasks  # noqa: E402
-from electra_keras.data.tagging import read_tagged  # noqa: E402
+from electra_keras.tasks.formats import labelled_tasks  # noqa: E402
+from electra_keras.tasks.formats import qa_tasks  # noqa: E402
+from electra_keras.tasks.formats import tagging_tasks  # noqa: E402
+from electra_keras.tasks.formats.tagging import read_tagged  # noqa: E402
 
 OUTPUT = ROOT / "tests" / "fixtures" / "labelled"
 SIZES = {"train": 400, "test": 200}

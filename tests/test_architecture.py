@@ -13,12 +13,15 @@ PACKAGE = ROOT / "electra_keras"
 LAYERS = [
     ("electra_keras.files", "electra_keras.config"),
     ("electra_keras.data",),
+    # Labelled files and their metrics: read with data's tokenizers, know no model.
+    ("electra_keras.tasks.formats",),
     ("electra_keras.models",),
     ("electra_keras.pretraining",),
     ("electra_keras.runs",),
     ("electra_keras.interop",),
     ("electra_keras.export",),
-    ("electra_keras.finetuning",),
+    # The task plug-ins (a format, a head, a serving module, a Hugging Face class each) and the loop's parts.
+    ("electra_keras.finetuning", "electra_keras.tasks"),
     # The jobs: each package's `job` module sits on top of every package.
     ("electra_keras.pretraining.job", "electra_keras.export.job", "electra_keras.finetuning.job"),
     ("electra_keras.cli",),
@@ -106,3 +109,15 @@ def test_the_layering_rule_catches_an_upward_import(tmp_path):
     (imported, _, _), = imports_of(offender)
     assert imported == "electra_keras.runs.run_folder"
     assert layer_of(imported) > layer_of("electra_keras.data.corpus")
+
+
+def test_the_moved_labelled_names_are_still_importable_from_data():
+    from electra_keras import data
+    from electra_keras.tasks.formats import labelled_rows
+    from electra_keras.tasks.formats import squad
+    from electra_keras.tasks.formats import tagging
+
+    assert data.read_labelled is labelled_rows.read_labelled
+    assert data.read_tagged is tagging.read_tagged
+    assert data.read_squad is squad.read_squad
+    assert not any((PACKAGE / "data" / f"{name}.py").exists() for name in ("labelled_rows", "tagging", "squad"))

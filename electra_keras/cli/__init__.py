@@ -70,15 +70,15 @@ def input_errors():
     """The exception types that mean bad input (exit 2), not a bug."""
     from electra_keras.config import ConfigError
     from electra_keras.data.corpus import CorpusError
-    from electra_keras.data.labelled_rows import LabelledDataError
     from electra_keras.data.shard_format import RecordError
-    from electra_keras.data.squad import SquadDataError
     from electra_keras.data.tokenizer import VocabularyError
     from electra_keras.interop.huggingface import CheckpointFormatError
     from electra_keras.interop.tokenizer_files import TokenizerFileError
     from electra_keras.pretraining.distribution import StrategyError
     from electra_keras.runs.checkpoints import CheckpointError
     from electra_keras.runs.run_folder import RunFolderError
+    from electra_keras.tasks.formats.labelled_rows import LabelledDataError
+    from electra_keras.tasks.formats.squad import SquadDataError
 
     return (
         ConfigError, CorpusError, LabelledDataError, RecordError, VocabularyError, CheckpointFormatError,

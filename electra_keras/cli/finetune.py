@@ -8,6 +8,7 @@ from electra_keras.cli import add_version_flags
 from electra_keras.cli import input_errors
 from electra_keras.cli import positive_int
 from electra_keras.cli import survive_closed_stdout
+from electra_keras.tasks.registry import TASKS
 
 
 def main(argv=None):
@@ -35,7 +36,7 @@ def main(argv=None):
     parser.add_argument("--pair-field", help="second text of a pair task")
     parser.add_argument("--label-field", default="label")
     parser.add_argument(
-        "--task", choices=["classification", "regression", "multi_label", "tagging", "qa"], default="classification"
+        "--task", choices=list(TASKS), default="classification"
     )
     parser.add_argument("--tag-column", type=int, default=-1, help="tagging: the CoNLL column of the tag")
     parser.add_argument("--tokens-field", default="tokens", help="tagging: the JSONL field of the words")

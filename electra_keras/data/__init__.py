@@ -11,10 +11,11 @@ One module per step, in the order data flows:
 - `builder`: a corpus into shards, in parallel, resumable.
 - `tf_pipeline` / `numpy_pipeline`: batches for `fit`, with and without
   TensorFlow.
-- `labelled_rows`: labelled CSV/TSV/JSONL rows for fine-tuning, encoded.
-- `labelled_tasks`: real labelled tasks fetched from the package registries.
-- `squad`: extractive question answering (SQuAD, KorQuAD, CMRC 2018 files):
-  windows with character spans, answer decoding, the official metrics.
+- `offsets`: WordPiece tokens with their character offsets.
+
+Labelled files (rows, tagged sentences, SQuAD) and their metrics live in
+`electra_keras.tasks.formats`; their public names stay importable from
+here, as before.
 
 The names below are importable from `electra_keras.data` directly; they
 load their module on first use, so that `numpy_batches` works on a machine
@@ -48,14 +49,16 @@ _EXPORTS = {
     "builder": ("BuildError", "BuildSettings", "build_dataset"),
     "tf_pipeline": ("make_dataset", "make_tfrecord_dataset"),
     "numpy_pipeline": ("numpy_batches", "numpy_tfrecord_batches"),
-    "labelled_rows": ("LabelledDataError", "encode_pairs", "read_labelled"),
     "offsets": ("OffsetTokenizer", "byte_to_char_offsets"),
+    # Moved to electra_keras.tasks.formats; forwarded so that old imports work.
+    "labelled_rows": ("LabelledDataError", "encode_pairs", "read_labelled"),
     "tagging": ("TaggedSentence", "encode_tagged", "entity_metrics", "entity_spans", "read_tagged", "repair_tags"),
     "squad": (
         "AnswerPrediction", "SquadDataError", "SquadExample", "apply_null_threshold", "best_null_threshold",
         "decode_answers", "make_windows", "read_squad", "squad_metrics",
     ),
 }
+_MOVED = ("labelled_rows", "tagging", "squad")
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_MODULE_OF)
 
@@ -64,7 +67,8 @@ def __getattr__(name):
     module = _MODULE_OF.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    package = "electra_keras.tasks.formats" if module in _MOVED else __name__
+    return getattr(importlib.import_module(f"{package}.{module}"), name)
 
 
 def __dir__():

@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from electra_keras.data.bert_text import BertWordPiece
 from electra_keras.data.tokenizer import load_vocabulary
+from electra_keras.data.tokenizer import tokenizer_kwargs
 
 
 class OffsetTokenizer(tf.Module):
@@ -39,6 +40,17 @@ class OffsetTokenizer(tf.Module):
         self.wordpiece = BertWordPiece(list(vocabulary), lowercase, strip_accents, tokenize_chinese_chars)
         self.lowercase = self.wordpiece.lowercase
         self.strip_accents = self.wordpiece.strip_accents
+
+    @classmethod
+    def like(cls, tokenizer):
+        """The offsets tokenizer of a built `BertWordPieceTokenizer`: its vocabulary list and casing.
+
+        Example:
+        ```python
+        offsets = OffsetTokenizer.like(make_tokenizer("vocab.txt", lowercase=True))
+        ```
+        """
+        return cls(tokenizer.get_vocabulary(), **tokenizer_kwargs(tokenizer))
 
     def __call__(self, texts):
         """`(ids, starts, ends)`: ragged `[batch, tokens]` int32, byte offsets."""

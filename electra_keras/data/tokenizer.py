@@ -275,6 +275,25 @@ def make_tokenizer(vocabulary, lowercase=False, strip_accents=None, tokenize_chi
     )
 
 
+def tokenizer_kwargs(tokenizer):
+    """`lowercase`, `strip_accents`, `tokenize_chinese_chars` of a built tokenizer: for exports and writers.
+
+    What was read with the vocabulary travels with the tokenizer object, so
+    nothing that receives it opens a vocabulary file again.
+
+    Example:
+    ```python
+    tokenizer = make_tokenizer(vocabulary, lowercase=True)
+    OffsetTokenizer(tokenizer.vocabulary, **tokenizer_kwargs(tokenizer))
+    ```
+    """
+    return {
+        "lowercase": tokenizer.lowercase,
+        "strip_accents": tokenizer.strip_accents,
+        "tokenize_chinese_chars": getattr(tokenizer, "tokenize_chinese_chars", True),
+    }
+
+
 def never_masked_ids(tokenizer):
     """Ids the objective never masks: [PAD], [CLS], [SEP] and [MASK].
 

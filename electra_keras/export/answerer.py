@@ -11,7 +11,7 @@ Signature `answer` (also `serving_default`): `question` and `context`
   threshold tuned on the dev set, SQuAD v2.0's rule).
 
 Long contexts are read in windows every `doc_stride` tokens, as in
-training (`electra_keras.data.squad.make_windows`); the best span over all
+training (`electra_keras.tasks.formats.squad.make_windows`); the best span over all
 windows of a question wins, searched over spans of the context at most `max_answer_length` tokens long among each window's
 `n_best` starts and ends, as `decode_answers` does. Only TensorFlow core ops
 and the tensorflow-text ops the stock model server links are used.

@@ -23,8 +23,6 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from electra_keras.data.offsets import OffsetTokenizer
-from electra_keras.data.tagging import OUTSIDE
-from electra_keras.data.tagging import _split_tag
 from electra_keras.data.tokenizer import load_vocabulary
 from electra_keras.export.length_buckets import LengthBuckets
 from electra_keras.export.request_limits import RequestLimits
@@ -33,6 +31,8 @@ from electra_keras.export.savedmodel import write_saved_model
 from electra_keras.export.text_encoding import _ROW  # row * _ROW + byte offset: one sorted key over a batch
 from electra_keras.export.text_encoding import char_offsets
 from electra_keras.export.text_encoding import valid_utf8
+from electra_keras.tasks.formats.tagging import OUTSIDE
+from electra_keras.tasks.formats.tagging import _split_tag
 
 _PREFIXES = {OUTSIDE: 0, "B": 1, "I": 2, "E": 3, "S": 4}
 # Unicode spaces (U+3000 in CJK text, no-break spaces) split words as Python's str.split()

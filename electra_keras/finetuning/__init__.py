@@ -2,11 +2,13 @@
 
 - `optimization`: layer-wise learning-rate decay (the paper's recipe).
 - `metrics`: accuracy, F1, Pearson, Spearman.
+- `loop.run_task`: the one fine-tuning loop every task runs through (the
+  tasks are the plug-ins of `electra_keras.tasks`).
 - `job.run_finetuning`: the command line's job, callable from Python.
 
 The heads are `electra_keras.models.ElectraClassifier` and
 `ElectraTokenClassifier`; labelled files are read by
-`electra_keras.data.labelled_rows`. Both are importable from here too.
+`electra_keras.tasks.formats.labelled_rows`. Both are importable from here too.
 
 Example:
 ```python
@@ -18,9 +20,6 @@ classifier.compile(optimizer=layerwise_decay_adamw(classifier, 1e-4, num_layers=
 ```
 """
 
-from electra_keras.data.labelled_rows import LabelledDataError
-from electra_keras.data.labelled_rows import encode_pairs
-from electra_keras.data.labelled_rows import read_labelled
 from electra_keras.finetuning.metrics import classification_metrics
 from electra_keras.finetuning.metrics import regression_metrics
 from electra_keras.finetuning.optimization import LayerwiseDecayAdamW
@@ -30,6 +29,9 @@ from electra_keras.finetuning.optimization import layerwise_multipliers
 from electra_keras.models.task_heads import ElectraClassifier
 from electra_keras.models.task_heads import ElectraQuestionAnswerer
 from electra_keras.models.task_heads import ElectraTokenClassifier
+from electra_keras.tasks.formats.labelled_rows import LabelledDataError
+from electra_keras.tasks.formats.labelled_rows import encode_pairs
+from electra_keras.tasks.formats.labelled_rows import read_labelled
 
 __all__ = [
     "ElectraClassifier",

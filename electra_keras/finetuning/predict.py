@@ -27,9 +27,9 @@ import pathlib
 
 import numpy as np
 
-from electra_keras.data.labelled_rows import LabelledDataError
-from electra_keras.data.labelled_rows import read_labelled
 from electra_keras.files import atomic_path
+from electra_keras.tasks.formats.labelled_rows import LabelledDataError
+from electra_keras.tasks.formats.labelled_rows import read_labelled
 
 
 def predict_file(model, input_path, output_path, text_field="text", pair_field=None, batch_size=64):
@@ -82,7 +82,7 @@ def _export_with(model, task, export_name, signature):
 def _write_answers(export_dir, input_path, output_path, batch_size):
     import tensorflow as tf
 
-    from electra_keras.data.squad import read_squad
+    from electra_keras.tasks.formats.squad import read_squad
 
     examples = read_squad(input_path)
     answer = tf.saved_model.load(str(export_dir)).signatures["answer"]
@@ -119,8 +119,8 @@ def _within_request_limits(examples, batch_size):
 def _write_tags(export_dir, input_path, output_path, text_field, batch_size):
     import tensorflow as tf
 
-    from electra_keras.data.tagging import read_tagged
-    from electra_keras.data.tagging import spans_to_tags
+    from electra_keras.tasks.formats.tagging import read_tagged
+    from electra_keras.tasks.formats.tagging import spans_to_tags
 
     name = input_path.name.removesuffix(".gz")
     if name.endswith((".csv", ".tsv")) or (name.endswith(".jsonl") and not _has_tokens(input_path)):

@@ -8,20 +8,15 @@ import keras
 
 from electra_keras.finetuning.optimization import layerwise_decay_adamw
 from electra_keras.pretraining.optimization import WarmupLinearDecay
+from electra_keras.tasks import registry
 
 logger = logging.getLogger(__name__)
 
-TASKS = ("classification", "regression", "multi_label", "tagging", "qa")
+TASKS = tuple(registry.TASKS)
 # (widest hidden size, learning rate, layer-wise decay): the paper's Table 7
 # for small, base and large. Tiny (hidden 128, this project's demo size) is
 # not in the paper; see docs/finetuning.md for how its rate was chosen.
 RATES_BY_SIZE = ((128, 1e-3, 0.8), (256, 3e-4, 0.8), (768, 1e-4, 0.8), (math.inf, 5e-5, 0.9))
-# The dev score that picks the best epoch, by task.
-# Multi-label: macro-F1, what tuning each label's threshold maximises.
-# Tagging: entity F1 as the CoNLL evaluation computes it.
-# QA: the official SQuAD F1 (0-100).
-SELECTION_METRIC = {"classification": "accuracy", "regression": "pearson", "multi_label": "macro_f1", "tagging": "f1",
-                    "qa": "f1"}
 
 
 @dataclasses.dataclass
@@ -111,7 +106,7 @@ class BestEpoch(keras.callbacks.Callback):
     def __init__(self, evaluate, task, patience, min_epochs=0):
         super().__init__()
         self.evaluate = evaluate
-        self.metric = SELECTION_METRIC[task]
+        self.metric = registry.task_named(task).selection_metric
         self.patience = patience
         self.min_epochs = min_epochs
         self.history = []
@@ -207,7 +202,7 @@ def run_summary(source, settings, plan, best, export_dir, **task_fields):
         "task": settings.task,
         "best_epoch": best.best_epoch,
         "epochs": best.history,
-        "selection_metric": SELECTION_METRIC[settings.task],
+        "selection_metric": registry.task_named(settings.task).selection_metric,
         "init_from": source.describe() + (" (random weights)" if settings.random_init else ""),
         "learning_rate": plan.learning_rate,
         "layer_decay": plan.layer_decay,

@@ -9,6 +9,7 @@ format is detected once and every job takes every format:
 | `huggingface` | a Hugging Face pair: a folder with `generator/` and `discriminator/`, or the two model folders | generator and discriminator |
 | `huggingface` | one Hugging Face `ElectraForPreTraining`, `ElectraModel` or fine-tuned `ElectraFor...` folder | the discriminator |
 | `keras_hub` | a keras-hub preset folder (`metadata.json`) | the discriminator |
+| `huggingface` | a fine-tuned folder (`metrics.json`, `huggingface/`), as `finetuning.loop` writes it | the fine-tuned encoder |
 | `official` | an official google-research/electra TF1 checkpoint folder (a `checkpoint` file and `vocab.txt`) | generator and discriminator |
 
 The vocabulary and the casing come with the checkpoint.
@@ -30,7 +31,8 @@ EXPECTED = (
     "an electra_keras run folder (config.yaml and vocab.txt) or one of its checkpoints/ckpt-<step>, "
     "a Hugging Face generator+discriminator pair (a folder with generator/ and discriminator/, or the "
     "two model folders) or discriminator alone (ElectraForPreTraining, ElectraModel, ElectraFor...), "
-    "a keras-hub preset folder (metadata.json), or an official TF1 checkpoint "
+    "a keras-hub preset folder (metadata.json), a fine-tuned folder (metrics.json and huggingface/), "
+    "or an official TF1 checkpoint "
     "folder (a checkpoint file and vocab.txt)"
 )
 
@@ -83,6 +85,9 @@ def open_pretrained(paths, defaults=None, lowercase=None, checkpoint=None):
         return open_official(folder, lowercase=lowercase)
     if (folder / "metadata.json").is_file():
         return open_keras_hub_preset(folder, defaults)
+    if (folder / "metrics.json").is_file() and holds_discriminator(folder / "huggingface"):
+        # A fine-tuned folder (every task writes one): its fine-tuned encoder.
+        return open_huggingface_discriminator(folder / "huggingface", defaults)
     if (folder / "generator").is_dir() and (folder / "discriminator").is_dir():
         return open_huggingface(folder)
     if holds_discriminator(folder):

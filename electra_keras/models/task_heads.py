@@ -59,7 +59,7 @@ class ElectraTokenClassifier(keras.Model):
 
     The head is dropout and one dense layer on every token's final hidden
     state, as Hugging Face's `ElectraForTokenClassification`. Inputs come
-    from `electra_keras.data.tagging.encode_tagged`, whose labels put
+    from `electra_keras.tasks.formats.tagging.encode_tagged`, whose labels put
     `IGNORED_LABEL` (-100) on every subword but a word's first.
 
     Args:
@@ -96,7 +96,7 @@ class ElectraQuestionAnswerer(keras.Model):
     The head is one dense layer with two outputs on every token's final
     hidden state, as Hugging Face's `ElectraForQuestionAnswering`
     (`qa_outputs`). Inputs and gold positions come from
-    `electra_keras.data.squad.make_windows` (`[CLS] question [SEP] context
+    `electra_keras.tasks.formats.squad.make_windows` (`[CLS] question [SEP] context
     [SEP]`, position 0 for "no answer in this window").
 
     Args:

@@ -17,7 +17,6 @@ import time
 import keras
 
 from electra_keras.data import prepared as preparation
-from electra_keras.data.labelled_rows import encode_pairs
 from electra_keras.export.discriminator import export_discriminator
 from electra_keras.export.savedmodel import DEFAULT_WARMUP_TEXTS
 from electra_keras.interop.pretrained import open_pretrained
@@ -37,6 +36,7 @@ from electra_keras.runs.probe import ProbeTask
 from electra_keras.runs.run_folder import RunFolder
 from electra_keras.runs.run_folder import RunFolderError
 from electra_keras.runs.run_folder import describe_inputs
+from electra_keras.tasks.formats.labelled_rows import encode_pairs
 
 logger = logging.getLogger(__name__)
 HEALTH_EXAMPLES = 32  # held-out examples the representation health is measured on

@@ -14,7 +14,7 @@ import pathlib
 import keras
 import numpy as np
 
-from electra_keras.data import labelled_rows
+from electra_keras.tasks.formats import labelled_rows
 
 
 class ProbeTask:

@@ -33,11 +33,11 @@ from electra_keras.data.builder import build_dataset
 from electra_keras.data.corpus import DEFAULT_VOCABULARY
 from electra_keras.data.corpus import CorpusError
 from electra_keras.data.corpus import read_corpus
-from electra_keras.data.labelled_rows import LabelledDataError
-from electra_keras.data.labelled_rows import read_labelled
-from electra_keras.data.squad import SquadDataError
-from electra_keras.data.squad import read_squad
-from electra_keras.data.tagging import read_tagged
+from electra_keras.tasks.formats.labelled_rows import LabelledDataError
+from electra_keras.tasks.formats.labelled_rows import read_labelled
+from electra_keras.tasks.formats.squad import SquadDataError
+from electra_keras.tasks.formats.squad import read_squad
+from electra_keras.tasks.formats.tagging import read_tagged
 
 pytestmark = pytest.mark.slow
 

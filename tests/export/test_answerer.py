@@ -9,15 +9,15 @@ from conftest import MASK
 from conftest import graph_mode
 from conftest import run_signature
 
-from electra_keras.data.squad import SquadExample
-from electra_keras.data.squad import decode_answers
-from electra_keras.data.squad import make_windows
 from electra_keras.data.tokenizer import build_vocabulary
 from electra_keras.data.tokenizer import make_tokenizer
 from electra_keras.export.answerer import AnswererServingModule
 from electra_keras.export.answerer import export_answerer
 from electra_keras.models.task_heads import ElectraQuestionAnswerer
 from electra_keras.pretraining.trainer import ElectraPretrainer
+from electra_keras.tasks.formats.squad import SquadExample
+from electra_keras.tasks.formats.squad import decode_answers
+from electra_keras.tasks.formats.squad import make_windows
 
 LENGTH = 32
 QUESTIONS = ["수도는 어디입니까?", "首都是哪里？", "What is the capital of Korea?", "Anything?", "Where?"]

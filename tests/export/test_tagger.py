@@ -10,9 +10,9 @@ import tensorflow as tf
 from conftest import graph_mode
 from conftest import run_signature
 
-from electra_keras.data.tagging import entity_spans
 from electra_keras.export.tagger import TaggerServingModule
 from electra_keras.export.tagger import export_tagger
+from electra_keras.tasks.formats.tagging import entity_spans
 
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 TAGS = ["B-LOC", "I-LOC", "B-PER", "I-PER", "E-PER", "S-ORG", "O"]

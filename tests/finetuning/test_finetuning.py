@@ -166,7 +166,7 @@ def settings(tmp_path, train_rows, eval_rows, **kwargs):
 
 
 def test_label_problems_are_errors_naming_the_file(tmp_path):
-    from electra_keras.finetuning.job import _targets
+    from electra_keras.tasks.classification import _targets
 
     one_class = settings(tmp_path, [{"text": "a", "label": "x"}] * 3, [{"text": "b", "label": "x"}])
     with pytest.raises(LabelledDataError, match=r"train.jsonl: the label field 'label' has one class \('x'\) in 3 rows"):

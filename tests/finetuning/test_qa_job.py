@@ -7,7 +7,7 @@ from conftest import FAST
 from conftest import ROOT
 from conftest import run
 
-from electra_keras.data.squad import read_squad
+from electra_keras.tasks.formats.squad import read_squad
 
 FIXTURES = ROOT / "tests" / "fixtures" / "labelled"
 

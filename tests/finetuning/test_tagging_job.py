@@ -9,9 +9,9 @@ from conftest import FAST
 from conftest import ROOT
 from conftest import run
 
-from electra_keras.data.tagging import entity_metrics
-from electra_keras.data.tagging import read_tagged
-from electra_keras.data.tagging import repair_tags
+from electra_keras.tasks.formats.tagging import entity_metrics
+from electra_keras.tasks.formats.tagging import read_tagged
+from electra_keras.tasks.formats.tagging import repair_tags
 
 FIXTURES = ROOT / "tests" / "fixtures" / "labelled"
 
@@ -81,9 +81,9 @@ def test_the_finetune_script_tags_korean_ui_mentions_and_serves_what_it_scored(t
 
 @pytest.mark.slow
 def test_the_tagging_job_learns_english_names_from_python_and_names_bad_tags(tmp_path):
-    from electra_keras.data.labelled_rows import LabelledDataError
     from electra_keras.finetuning.job import FinetuningSettings
     from electra_keras.finetuning.job import run_finetuning
+    from electra_keras.tasks.formats.labelled_rows import LabelledDataError
 
     task = FIXTURES / "brown_names"
     run_dir = pretrain_on_sentences("brown_names", tmp_path)

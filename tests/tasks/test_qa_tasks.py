@@ -2,10 +2,10 @@
 
 import pytest
 
-from electra_keras.data import qa_tasks
-from electra_keras.data.labelled_tasks import FetchError
-from electra_keras.data.squad import read_squad
-from electra_keras.data.tagging_tasks import marked_paragraphs
+from electra_keras.tasks.formats import qa_tasks
+from electra_keras.tasks.formats.labelled_tasks import FetchError
+from electra_keras.tasks.formats.squad import read_squad
+from electra_keras.tasks.formats.tagging_tasks import marked_paragraphs
 
 PAGE = ('<h1>셀 서식</h1><p><span class="emph">셀 서식</span> 대화 상자를 엽니다. 그 다음 <span class="emph">확인</span>을 '
         '누릅니다.</p><p><span class="menuitem">서식 - 셀</span></p><p>English only.</p>')

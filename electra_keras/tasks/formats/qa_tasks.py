@@ -21,10 +21,10 @@ import pathlib
 import re
 import tempfile
 
-from electra_keras.data import labelled_tasks
-from electra_keras.data.labelled_tasks import FetchError
-from electra_keras.data.tagging_tasks import marked_paragraphs
 from electra_keras.files import atomic_directory
+from electra_keras.tasks.formats import labelled_tasks
+from electra_keras.tasks.formats.labelled_tasks import FetchError
+from electra_keras.tasks.formats.tagging_tasks import marked_paragraphs
 
 TASKS = ("libreoffice_ko_qa", "libreoffice_zh_qa")
 BLANK = "＿＿＿"

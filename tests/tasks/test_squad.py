@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from electra_keras import data
-from electra_keras.data import squad
-from electra_keras.data.squad import AnswerPrediction
-from electra_keras.data.squad import SquadExample
 from electra_keras.data.tokenizer import make_tokenizer
+from electra_keras.tasks.formats import squad
+from electra_keras.tasks.formats.squad import AnswerPrediction
+from electra_keras.tasks.formats.squad import SquadExample
 
 # Special tokens away from ids 0-4, so a hard-coded id would show.
 VOCABULARY = [

@@ -6,9 +6,9 @@ import tarfile
 
 import pytest
 
-from electra_keras.data import tagging_tasks
-from electra_keras.data.labelled_tasks import FetchError
-from electra_keras.data.tagging import read_tagged
+from electra_keras.tasks.formats import tagging_tasks
+from electra_keras.tasks.formats.labelled_tasks import FetchError
+from electra_keras.tasks.formats.tagging import read_tagged
 
 BROWN = (
     "\n\tThe/at Fulton/np-tl County/nn-tl Grand/jj-tl Jury/nn-tl said/vbd Friday/nr "

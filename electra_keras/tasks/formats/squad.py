@@ -217,10 +217,7 @@ def make_windows(examples, tokenizer, sequence_length, max_question_tokens=64, d
     from electra_keras.data.offsets import OffsetTokenizer
     from electra_keras.data.offsets import byte_to_char_offsets
 
-    offset_tokenizer = OffsetTokenizer(
-        tokenizer.get_vocabulary(), lowercase=tokenizer.lowercase, strip_accents=tokenizer.strip_accents,
-        tokenize_chinese_chars=getattr(tokenizer, "tokenize_chinese_chars", True),
-    )
+    offset_tokenizer = OffsetTokenizer.like(tokenizer)
     cls_id, sep_id, pad_id = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
     questions = _ragged_rows(offset_tokenizer(tf.constant([e.question for e in examples], tf.string))[0])
     # A SQuAD paragraph has several questions: tokenize each context once.
@@ -410,7 +407,7 @@ def normalize_answer(text):
 
     Example:
     ```python
-    electra_keras.data.squad.normalize_answer("The Cat!")  # "cat"
+    electra_keras.tasks.formats.squad.normalize_answer("The Cat!")  # "cat"
     ```
     """
     text = "".join(c for c in text.lower() if c not in _ASCII_PUNCTUATION)
@@ -471,7 +468,7 @@ def exact_match(prediction, gold_answers, language="en"):
 
     Example:
     ```python
-    electra_keras.data.squad.exact_match("The Cat!", ["cat"])  # 1.0
+    electra_keras.tasks.formats.squad.exact_match("The Cat!", ["cat"])  # 1.0
     ```
     """
     gold = [g for g in gold_answers if _normalized(g, language)] or [""]
@@ -492,7 +489,7 @@ def f1(prediction, gold_answers, language="en"):
 
     Example:
     ```python
-    electra_keras.data.squad.f1("the black cat", ["a cat"])  # 2 * (1/2 * 1) / (1/2 + 1) = 0.667
+    electra_keras.tasks.formats.squad.f1("the black cat", ["a cat"])  # 2 * (1/2 * 1) / (1/2 + 1) = 0.667
     ```
     """
     gold = [g for g in gold_answers if _normalized(g, language)] or [""]

@@ -28,9 +28,9 @@ import pathlib
 import re
 import tempfile
 
-from electra_keras.data import labelled_tasks
-from electra_keras.data.labelled_tasks import FetchError
 from electra_keras.files import atomic_directory
+from electra_keras.tasks.formats import labelled_tasks
+from electra_keras.tasks.formats.labelled_tasks import FetchError
 
 TASKS = ("libreoffice_ko_ui", "brown_names")
 # HTML span class -> entity type.

@@ -21,8 +21,8 @@ import pathlib
 import numpy as np
 
 from electra_keras.data.corpus import parse_json_line
-from electra_keras.data.labelled_rows import LabelledDataError
-from electra_keras.data.labelled_rows import read_lines
+from electra_keras.tasks.formats.labelled_rows import LabelledDataError
+from electra_keras.tasks.formats.labelled_rows import read_lines
 
 IGNORED_LABEL = -100  # subwords that are not a word's first: no loss, no prediction
 OUTSIDE = "O"
