@@ -74,6 +74,7 @@ IMPLEMENTATIONS = {
     "savedmodel": tf_variant(),
     "savedmodel_keras": tf_variant(fused=False),
     "savedmodel_longest": tf_variant(group_by_length=False),
+    "savedmodel_fine": tf_variant(widths=[8, 16, 24, 32, 48, 64, 96, 128]),
     **{f"savedmodel_intra{intra}_inter{inter}": tf_variant(intra=intra, inter=inter)
        for intra, inter in sorted({(CPUS, 1), (1, 1), (CPUS, CPUS)})},
     "savedmodel_xla": tf_variant(jit_compile=True),

@@ -7,7 +7,7 @@ Signatures (all outputs float32, whatever the training precision):
   truncated to the model's length. Out: `replaced_probability` per token,
   `tokens` (WordPiece strings, "" at padding), `token_ids`, `padding_mask`,
   `pooled_output` and `mean_pooled_output` (mean over real tokens). Per-token
-  outputs are as wide as the bucket (16, 32, 64, ... up to the length) that
+  outputs are as wide as the bucket (8, 16, 24, 32, 48, 64, ... up to the length) that
   holds the batch's longest text; see `length_buckets`.
 - `pairs`: the same for `text` and `text_pair`, framed
   `[CLS] text [SEP] text_pair [SEP]`; an over-long pair is trimmed from the
@@ -41,7 +41,7 @@ class DiscriminatorServingModule(tf.Module):
         sequence_length: int, the length texts are truncated to.
         lowercase, strip_accents, tokenize_chinese_chars: BERT's tokenizer settings, as in training.
         length_buckets: a `LengthBuckets`, the widths the model runs at
-            (default 16, 32, 64, ... up to `sequence_length`, each text at
+            (default 8, 16, 24, 32, 48, 64, ... up to `sequence_length`, each text at
             its own bucket's width).
         request_limits: a `RequestLimits` (or a dict of its arguments), the
             largest request the signatures accept; default 64 texts,
@@ -87,8 +87,8 @@ class DiscriminatorServingModule(tf.Module):
 
     @property
     def resources(self):
-        # The fused graph holds its weights as constants: the Keras variables are not saved twice.
-        model = (self.discriminator, self.discriminator_head) if self.fused is None else ()
+        # The fused graph has its own copy of the weights: the Keras variables are not saved twice.
+        model = (self.discriminator, self.discriminator_head) if self.fused is None else (self.fused,)
         return (*model, *self.text_encoder.resources)
 
     def _serve_text(self, text):

@@ -75,7 +75,7 @@ def export_pretrained(paths, base, format="savedmodel", name="electra", version=
         sequence_length: the serving length; default the run's, else 128.
         length_buckets: dict of `LengthBuckets` arguments for the
             SavedModel (`widths`, `group_by_length`, `jit_compile`);
-            default 16, 32, 64, ... up to the length, each text at its own.
+            default 8, 16, 24, 32, 48, 64, ... up to the length, each text at its own.
         request_limits: dict of `RequestLimits` arguments for the SavedModel
             (`max_texts`, `max_text_characters`, `max_request_characters`);
             default 64 texts, 10,000 characters each, 100,000 in all.

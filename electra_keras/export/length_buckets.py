@@ -2,7 +2,7 @@
 
 A serving graph packs every text to the model's length, then runs the model
 on only as many columns as the texts need, rounded up to a bucket width
-(16, 32, 64, ... up to the length by default), so the server sees few
+(8, 16, 24, 32, 48, 64, ... up to the length by default), so the server sees few
 shapes. With `group_by_length`, a batch is split by each text's own bucket
 and every group runs at its width, so one long text does not make 31 short
 ones pay for its padding; results come back in request order.
@@ -15,29 +15,37 @@ import tensorflow as tf
 
 from electra_keras.export.text_encoding import one_token_word
 
-# Narrower buckets save little: below 16 tokens the encoder's per-layer
-# overhead, not its arithmetic, sets the latency.
-SHORTEST_BUCKET = 16
+# The fused serving graph's cost follows the tokens, so buckets are fine-grained (a text pays at most a third
+# more than its length past 16 tokens); XLA compiles once per width, so its buckets only double.
+SHORTEST_BUCKET = 8
+SHORTEST_XLA_BUCKET = 16
 
 
-def default_length_buckets(sequence_length):
-    """Powers of two from 16 below `sequence_length`, then `sequence_length` itself.
+def default_length_buckets(sequence_length, jit_compile=False):
+    """The default bucket widths below `sequence_length`, then `sequence_length` itself.
+
+    8, 16, 24, 32, 48, 64, 96, ...: the powers of two from 8 and, from 16
+    on, the midpoints between them. With `jit_compile` (XLA compiles each
+    width once): the powers of two from 16.
 
     Example:
     ```python
-    default_length_buckets(128)  # [16, 32, 64, 128]
-    default_length_buckets(100)  # [16, 32, 64, 100]
+    default_length_buckets(128)  # [8, 16, 24, 32, 48, 64, 96, 128]
+    default_length_buckets(100)  # [8, 16, 24, 32, 48, 64, 96, 100]
+    default_length_buckets(128, jit_compile=True)  # [16, 32, 64, 128]
     ```
     """
     widths = []
-    width = SHORTEST_BUCKET
+    width = SHORTEST_XLA_BUCKET if jit_compile else SHORTEST_BUCKET
     while width < sequence_length:
         widths.append(width)
+        if not jit_compile and width >= 16 and width * 3 // 2 < sequence_length:
+            widths.append(width * 3 // 2)
         width *= 2
     return widths + [sequence_length]
 
 
-def check_length_buckets(widths, sequence_length):
+def check_length_buckets(widths, sequence_length, jit_compile=False):
     """The sorted bucket widths, ending at `sequence_length`; a clear error for others.
 
     Example:
@@ -46,7 +54,7 @@ def check_length_buckets(widths, sequence_length):
     ```
     """
     if widths is None:
-        return default_length_buckets(sequence_length)
+        return default_length_buckets(sequence_length, jit_compile)
     widths = sorted({int(width) for width in widths})
     bad = [width for width in widths if width < 1 or width > sequence_length]
     if bad:
@@ -81,7 +89,7 @@ class LengthBuckets:
 
     def __init__(self, sequence_length, widths=None, group_by_length=True, jit_compile=False):
         self.sequence_length = sequence_length
-        self.widths = check_length_buckets(widths, sequence_length)
+        self.widths = check_length_buckets(widths, sequence_length, jit_compile)
         self.group_by_length = group_by_length and len(self.widths) > 1
         self.jit_compile = jit_compile
 
@@ -93,7 +101,7 @@ class LengthBuckets:
 
         Example:
         ```python
-        LengthBuckets.for_length(None, 128).widths  # [16, 32, 64, 128]
+        LengthBuckets.for_length(None, 128).widths  # [8, 16, 24, 32, 48, 64, 96, 128]
         LengthBuckets.for_length([128], 128).widths  # [128]: the fixed-length path
         ```
         """

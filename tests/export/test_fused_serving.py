@@ -116,7 +116,7 @@ def test_the_fused_export_answers_as_the_keras_export_in_graph_mode(fused_and_ke
                                served["keras"]("rtd", {"token_ids": ids})["logits"], atol=1e-4)
 
 
-def test_the_fused_export_runs_a_fraction_of_the_ops_and_holds_its_weights_once(fused_and_keras_exports):
+def test_the_fused_export_runs_a_fraction_of_the_ops_and_saves_its_weights_once(fused_and_keras_exports):
     served, folder = fused_and_keras_exports
     one_text = {"text": request(TEXTS[:1])}
     counts = {name: ops_by_part(model.executed_ops("serving_default", one_text)) for name, model in served.items()}
@@ -124,15 +124,20 @@ def test_the_fused_export_runs_a_fraction_of_the_ops_and_holds_its_weights_once(
     # 2 layers here; the 12-layer small discriminator runs ~650 against ~1,500 (benchmarks/README.md).
     assert 0 < model_ops["fused"] < 0.6 * model_ops["keras"]
     assert sum(counts["fused"]["tokenization"].values()) > 0
-    # One copy of the weights, in the graph (a second trace would write them again).
+    # The weights are variables, saved once; none is a graph constant, which the server would copy into every
+    # function it specialises per call site.
     from tensorflow.core.protobuf import saved_model_pb2
 
-    graph = saved_model_pb2.SavedModel.FromString((folder / "fused" / "1" / "saved_model.pb").read_bytes())
-    embedding_shape = tuple(tiny_pretrainer()[0].discriminator.embedding.token_embedding.embeddings.shape)
-    tables = [node for function in graph.meta_graphs[0].graph_def.library.function for node in function.node_def
-              if node.op == "Const" and tuple(d.size for d in node.attr["value"].tensor.tensor_shape.dim)
-              == embedding_shape]
-    assert len(tables) == 1
+    export_dir = folder / "fused" / "1"
+    graph = saved_model_pb2.SavedModel.FromString((export_dir / "saved_model.pb").read_bytes())
+    embedding_shape = list(tiny_pretrainer()[0].discriminator.embedding.token_embedding.embeddings.shape)
+    constants = [node for function in graph.meta_graphs[0].graph_def.library.function for node in function.node_def
+                 if node.op == "Const" and [d.size for d in node.attr["value"].tensor.tensor_shape.dim]
+                 == embedding_shape]
+    assert constants == []
+    saved = [name for name, shape in tf.train.list_variables(str(export_dir / "variables" / "variables"))
+             if shape == embedding_shape]
+    assert len(saved) == 1
 
 
 def test_packing_equals_keras_hubs_waterfall_packer():
@@ -164,10 +169,7 @@ def test_packing_equals_keras_hubs_waterfall_packer():
 
 
 def test_a_batch_in_one_bucket_runs_once_at_its_width_and_answers_as_the_full_length():
-    calls = []
-
     def toy_model(inputs):
-        calls.append(1)  # traced once per call site
         ids = tf.cast(inputs["token_ids"], tf.float32)
         return {"running": tf.cumsum(ids, axis=1)}, {"width": tf.fill([tf.shape(ids)[0]], tf.shape(ids)[1])}
 
@@ -175,7 +177,8 @@ def test_a_batch_in_one_bucket_runs_once_at_its_width_and_answers_as_the_full_le
     lengths = np.array([[20], [30], [25]])
     inputs = {"token_ids": tf.constant((positions + 1) * (positions < lengths), tf.int32),
               "padding_mask": tf.constant((positions < lengths).astype("int32"))}
-    per_token, per_row = tf.function(lambda batch: LengthBuckets(64).run(toy_model, batch))(inputs)
+    buckets = LengthBuckets(64, [16, 32, 64])
+    per_token, per_row = tf.function(lambda batch: buckets.run(toy_model, batch))(inputs)
     assert per_row["width"].numpy().tolist() == [32, 32, 32]
     full, _ = toy_model(inputs)
     np.testing.assert_array_equal(per_token["running"], full["running"][:, :32])

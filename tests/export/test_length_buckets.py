@@ -10,11 +10,22 @@ from electra_keras.export.length_buckets import default_length_buckets
 from electra_keras.export.text_encoding import one_token_word
 
 
-def test_default_buckets_double_from_16_and_end_at_the_length():
-    assert default_length_buckets(128) == [16, 32, 64, 128]
-    assert default_length_buckets(100) == [16, 32, 64, 100]
-    assert default_length_buckets(12) == [12]
+# The widths these tests run at (the default until the fused serving graph made finer buckets pay).
+DOUBLING = [16, 32, 64, 128]
+
+
+def test_default_buckets_step_by_a_half_from_16_and_end_at_the_length():
+    assert default_length_buckets(128) == [8, 16, 24, 32, 48, 64, 96, 128]
+    assert default_length_buckets(100) == [8, 16, 24, 32, 48, 64, 96, 100]
+    assert default_length_buckets(12) == [8, 12]
+    assert LengthBuckets(512).widths[-4:] == [192, 256, 384, 512]
     assert check_length_buckets([64, 32, 32], 128) == [32, 64, 128]
+
+
+def test_xla_buckets_only_double_from_16():
+    assert default_length_buckets(128, jit_compile=True) == [16, 32, 64, 128]
+    assert default_length_buckets(12, jit_compile=True) == [12]
+    assert LengthBuckets(128, jit_compile=True).widths == [16, 32, 64, 128]
 
 
 def test_a_bucket_past_the_length_is_a_clear_error():
@@ -45,7 +56,7 @@ def toy_model(inputs):
 @pytest.mark.parametrize("group_by_length", [True, False])
 def test_outputs_on_real_tokens_equal_the_full_length_run_in_request_order(group_by_length):
     lengths = [40, 3, 128, 17, 16, 0, 64]
-    buckets = LengthBuckets(128, group_by_length=group_by_length)
+    buckets = LengthBuckets(128, DOUBLING, group_by_length=group_by_length)
     per_token, per_row = tf.function(lambda inputs: buckets.run(toy_model, inputs))(packed(lengths))
     full, _ = toy_model(packed(lengths))
     assert per_token["running"].shape == (len(lengths), 128)  # the longest text needs the widest bucket
@@ -56,7 +67,7 @@ def test_outputs_on_real_tokens_equal_the_full_length_run_in_request_order(group
 
 
 def test_a_batch_of_short_texts_runs_and_answers_at_a_narrow_width():
-    buckets = LengthBuckets(128)
+    buckets = LengthBuckets(128, DOUBLING)
     per_token, per_row = tf.function(lambda inputs: buckets.run(toy_model, inputs))(packed([5, 20, 9], width=128))
     assert per_token["running"].shape == (3, 32)
     assert per_row["width"].numpy().tolist() == [16, 32, 16]
@@ -65,7 +76,7 @@ def test_a_batch_of_short_texts_runs_and_answers_at_a_narrow_width():
 
 
 def test_an_empty_batch_gives_empty_outputs():
-    buckets = LengthBuckets(64)
+    buckets = LengthBuckets(64, DOUBLING[:3])
     per_token, per_row = tf.function(lambda inputs: buckets.run(toy_model, inputs))(packed([], width=64))
     assert per_token["running"].shape == (0, 16)
     assert per_row["width"].shape == (0,)
@@ -88,12 +99,12 @@ def test_xla_pads_rows_to_a_power_of_two_and_cuts_them_back():
 
 
 def test_warmup_requests_meet_every_width_at_every_batch_size():
-    requests = LengthBuckets(64).warmup_requests(["[PAD]", "the"])
+    requests = LengthBuckets(64, DOUBLING[:3]).warmup_requests(["[PAD]", "the"])
     assert len(requests) == 3 * 6
     widths = sorted({len(request["text"][0].split()) + 2 for request in requests})
     assert widths == [16, 32, 64]  # [CLS] words [SEP] fills each bucket exactly
     assert sorted({len(request["text"]) for request in requests}) == [1, 2, 4, 8, 16, 32]
-    pairs = LengthBuckets(64).warmup_requests(["[PAD]", "the"], ("text", "text_pair"))
+    pairs = LengthBuckets(64, DOUBLING[:3]).warmup_requests(["[PAD]", "the"], ("text", "text_pair"))
     assert {len(request["text"][0].split()) + 3 for request in pairs} == {16, 32, 64}
     assert all(set(request["text_pair"]) == {""} for request in pairs)
 

@@ -239,7 +239,7 @@ def test_warmup_requests_are_prediction_logs(exported):
     _, export_dir, _ = exported
     path = export_dir / "assets.extra" / "tf_serving_warmup_requests"
     records = list(tf.data.TFRecordDataset(str(path)).as_numpy_iterator())
-    assert len(records) == 2 + 2 * 6  # the sample texts at 1 and 32 rows; buckets 16 and 24 at 1..32 rows
+    assert len(records) == 2 + 3 * 6  # the sample texts at 1 and 32 rows; buckets 8, 16 and 24 at 1..32 rows
     for record in records:
         log = prediction_log_pb2.PredictionLog.FromString(record)
         request = log.predict_log.request
