@@ -36,7 +36,8 @@ def main(argv=None):
     parser.add_argument(
         "--length-buckets", nargs="+", type=positive_int, metavar="WIDTH",
         help="widths the model runs at, each text at the narrowest that holds it "
-        "(default 16 32 64 ... up to the length; give the length alone for fixed shapes)",
+        "(default 8 16 24 32 48 64 96 ... up to the length, with --xla 16 32 64 ...; "
+        "give the length alone for fixed shapes)",
     )
     parser.add_argument(
         "--no-group-by-length", action="store_true",
