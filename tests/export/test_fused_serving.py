@@ -12,11 +12,12 @@ from electra_keras.export.fused_encoder import FusedEncoder
 from electra_keras.export.length_buckets import LengthBuckets
 from electra_keras.export.text_encoding import ServingTextEncoder
 from electra_keras.pretraining.trainer import ElectraPretrainer
-from tests.helpers.tiny_export import LENGTH
-from tests.helpers.tiny_export import TEXTS
-from tests.helpers.tiny_export import tiny_pretrainer
+from conftest import ROOT
+from tiny_export import LENGTH
+from tiny_export import TEXTS
+from tiny_export import tiny_pretrainer
 
-sys.path.insert(0, "serving")
+sys.path.insert(0, str(ROOT / "serving"))
 from graph_mode_check import ServedModel  # noqa: E402
 from graph_mode_check import ops_by_part  # noqa: E402
 
