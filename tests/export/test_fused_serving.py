@@ -122,8 +122,9 @@ def test_the_fused_export_runs_a_fraction_of_the_ops_and_saves_its_weights_once(
     one_text = {"text": request(TEXTS[:1])}
     counts = {name: ops_by_part(model.executed_ops("serving_default", one_text)) for name, model in served.items()}
     model_ops = {name: sum(parts["model"].values()) for name, parts in counts.items()}
-    # 2 layers here; the 12-layer small discriminator runs ~650 against ~1,500 (benchmarks/README.md).
-    assert 0 < model_ops["fused"] < 0.6 * model_ops["keras"]
+    # 2 layers here (fused 162 against 307 on TensorFlow 2.21, 165 against 243 on 2.16, whose Keras graph is
+    # leaner); the 12-layer small discriminator runs ~665 against ~1,250 (benchmarks/README.md).
+    assert 0 < model_ops["fused"] < 0.8 * model_ops["keras"]
     assert sum(counts["fused"]["tokenization"].values()) > 0
     # The weights are variables, saved once; none is a graph constant, which the server would copy into every
     # function it specialises per call site.
