@@ -47,7 +47,7 @@ class DiscriminatorServingModule(tf.Module):
             largest request the signatures accept; default 64 texts,
             10,000 characters each, 100,000 in all.
         fused: bool, run the model as a `FusedEncoder` (the same function
-            in about a fifth of the ops, weights copied at export) rather
+            in about half the model's ops, weights copied at export) rather
             than through the Keras layers. A float32 discriminator without
             XLA only; mixed precision and `jit_compile` keep the Keras layers.
 

@@ -33,7 +33,8 @@ MASKED_SCORE = -1e9
 
 
 def _variable(value):
-    return tf.Variable(value, trainable=False) if isinstance(value, np.ndarray) else value
+    """A float32 copy of `value` (a Keras variable or an array) as a variable of its own."""
+    return tf.Variable(_numpy(value), trainable=False)
 
 
 def _numpy(variable):
@@ -78,9 +79,12 @@ class FusedEncoder(tf.Module):
         self.head_dim = self.hidden_dim // self.num_heads
         self.activation = encoder.activation
         embedding = encoder.embedding
-        self.word_embeddings = _numpy(embedding.token_embedding.embeddings)
-        self.position_embeddings = _numpy(embedding.position_embedding.position_embeddings)
-        self.segment_embeddings = _numpy(embedding.segment_embedding.embeddings)
+        # The weights are variables of this module, not graph constants: the model server specialises a function
+        # per call site, and constants would be copied into every specialisation (the small model's server grew
+        # by 1.3 GB).
+        self.word_embeddings = _variable(embedding.token_embedding.embeddings)
+        self.position_embeddings = _variable(embedding.position_embedding.position_embeddings)
+        self.segment_embeddings = _variable(embedding.segment_embedding.embeddings)
         self.embedding_norm = self._layer_norm(embedding.layer_norm)
         projection = encoder.embeddings_projection
         self.projection = self._dense(projection) if projection is not None else None
@@ -93,14 +97,6 @@ class FusedEncoder(tf.Module):
                 "activation": head.activation,
                 "logits": self._dense(head.logits_dense),
             }
-        # Variables, not graph constants: the model server specialises a function per call site, and constants
-        # would be copied into every specialisation (the small model's server grew by 1.3 GB).
-        self.word_embeddings, self.position_embeddings, self.segment_embeddings = (
-            _variable(self.word_embeddings), _variable(self.position_embeddings), _variable(self.segment_embeddings)
-        )
-        self.embedding_norm, self.projection, self.layers, self.pooler, self.head = tf.nest.map_structure(
-            _variable, (self.embedding_norm, self.projection, self.layers, self.pooler, self.head)
-        )
         ids = tf.TensorSpec([None, None], tf.int32)
         # Traced once, here: a tf.function would be traced again when saved.
         self.forward = tf.function(
@@ -126,10 +122,10 @@ class FusedEncoder(tf.Module):
         )
 
     def _dense(self, layer):
-        return (_numpy(layer.kernel), _numpy(layer.bias))
+        return (_variable(layer.kernel), _variable(layer.bias))
 
     def _layer_norm(self, layer):
-        return (_numpy(layer.gamma), _numpy(layer.beta))
+        return (_variable(layer.gamma), _variable(layer.beta))
 
     def _transformer_layer(self, layer):
         attention = layer._self_attention_layer
@@ -150,13 +146,13 @@ class FusedEncoder(tf.Module):
         qkv_bias = np.concatenate([bias(query, scale), bias(key), bias(value)])
         return {
             "qkv": (
-                qkv_kernel.reshape(hidden, 3 * heads, head_dim).transpose(1, 0, 2)[None],
-                qkv_bias.reshape(1, 3 * heads, 1, head_dim),
+                _variable(qkv_kernel.reshape(hidden, 3 * heads, head_dim).transpose(1, 0, 2)[None]),
+                _variable(qkv_bias.reshape(1, 3 * heads, 1, head_dim)),
             ),
             # `[1, heads, head_dim, hidden]`: each head's share of the output projection, summed over heads.
             "output": (
-                _numpy(attention._output_dense.kernel).reshape(heads, head_dim, hidden)[None],
-                _numpy(attention._output_dense.bias),
+                _variable(_numpy(attention._output_dense.kernel).reshape(heads, head_dim, hidden)[None]),
+                _variable(attention._output_dense.bias),
             ),
             "attention_norm": self._layer_norm(layer._self_attention_layer_norm),
             "intermediate": self._dense(layer._feedforward_intermediate_dense),

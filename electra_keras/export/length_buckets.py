@@ -15,8 +15,8 @@ import tensorflow as tf
 
 from electra_keras.export.text_encoding import one_token_word
 
-# The fused serving graph's cost follows the tokens, so buckets are fine-grained (a text pays at most a third
-# more than its length past 16 tokens); XLA compiles once per width, so its buckets only double.
+# The fused serving graph's cost follows the tokens, so buckets are fine-grained (past 16 tokens a text pays for
+# less than half as many again as it has); XLA compiles once per width, so its buckets only double.
 SHORTEST_BUCKET = 8
 SHORTEST_XLA_BUCKET = 16
 

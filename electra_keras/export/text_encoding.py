@@ -3,7 +3,7 @@
 Tokenized BERT's way (`BertWordPieceTokenizer`: core `tf.strings` ops and
 tensorflow-text's normalisation and WordPiece), framed `[CLS] text [SEP]` or `[CLS] text [SEP]
 text_pair [SEP]` and trimmed to the model's length as keras-hub's
-`MultiSegmentPacker` does with `truncate="waterfall"` (`pack_segments`: the
+`MultiSegmentPacker` does with `truncate="waterfall"` (`ServingTextEncoder.pack`: the
 same ids in about 20 ops instead of its 300, which every request pays).
 Only TensorFlow core ops and the tensorflow-text ops the stock TF Serving
 model server links are used.
