@@ -112,8 +112,11 @@ class AnswererServingModule(tf.Module):
     def _answer(self, question, context):
         question = self.request_limits.checked("question", valid_utf8(question))
         context = self.request_limits.checked("context", valid_utf8(context))
-        tf.debugging.assert_equal(tf.shape(question), tf.shape(context),
-                                  message="question and context need the same batch size")
+        same_batch = tf.debugging.assert_equal(tf.shape(question), tf.shape(context),
+                                               message="question and context need the same batch size")
+        # Checked before the windows are cut, which would otherwise fail first with a shape error.
+        with tf.control_dependencies([same_batch]):
+            question, context = tf.identity(question), tf.identity(context)
         inputs, layout = self.windows(question, context)
         outputs = self.reader(inputs, training=False)
         start_logits = tf.cast(outputs["start_logits"], tf.float32)

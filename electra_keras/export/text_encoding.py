@@ -68,9 +68,12 @@ class ServingTextEncoder:
             if text_pair is None:
                 return self.pack(self.tokenizer.wordpiece.tokenize(text))
             text_pair = self.request_limits.checked("text_pair", valid_utf8(text_pair))
-            tf.debugging.assert_equal(
+            same_batch = tf.debugging.assert_equal(
                 tf.shape(text), tf.shape(text_pair), message="text and text_pair need the same batch size"
             )
+            # Checked before packing, whose gather would otherwise fail first with a shape error.
+            with tf.control_dependencies([same_batch]):
+                text, text_pair = tf.identity(text), tf.identity(text_pair)
             return self.pack(self.tokenizer.wordpiece.tokenize(text), self.tokenizer.wordpiece.tokenize(text_pair))
 
     def pack(self, first, second=None):
