@@ -11,13 +11,19 @@ from the same weights, rearranged at export:
   the output projection is applied and the heads summed, so no transpose
   runs (oneDNN's took ~60 us each on a short request);
 - the token stream kept `[tokens, hidden]` between layers, so each
-  feed-forward layer is one MatMul with its bias and GELU fused in by
-  Grappler's remapper;
+  feed-forward MatMul gets its bias and GELU fused in by Grappler's
+  remapper; kernels over 512 KB are cut into pieces (ELECTRA-Small's in
+  halves) so that each MatMul fits the L2 cache, which is when TensorFlow
+  runs it on one thread: on a request's few tokens, waking the other
+  threads costs more than they save;
 - the padding mask turned into an additive bias once per call, not per layer;
-- LayerNorm and softmax in plain elementwise ops, which beat the oneDNN
-  kernels they would otherwise become on a request's few tokens.
+- LayerNorm in plain elementwise ops, which beat the oneDNN kernel it would
+  otherwise become on a request's few tokens;
+- each kind of layer weight stacked over the layers in one variable, read
+  once and unstacked (which shares its buffer): every variable a call reads
+  is a handle passed through each conditional and call around the model.
 
-The small discriminator's model runs about 660 ops instead of about 1,250
+The small discriminator's model runs about 530 ops instead of about 1,250
 (`benchmarks/serving_latency.py` counts them). The weights are copied into
 variables of their own when the module is built;
 `tests/export/test_fused_serving.py` checks the outputs equal the Keras
@@ -28,6 +34,13 @@ import numpy as np
 import tensorflow as tf
 
 LAYER_NORM_EPSILON = 1e-12
+# TensorFlow runs a oneDNN MatMul on one thread when its operands and result fit in the core's L2 cache
+# (`ExecuteSingleThreadedGemm`), and one thread is much faster on a request's few tokens (it skips waking the
+# other threads). The feed-forward kernels are cut into pieces of at most this many bytes so that they do.
+FFN_PIECE_BYTES = 512 * 1024
+MAX_FFN_PIECES = 4
+# Layer weights stored as `[layers * pieces, ...]`: one entry per feed-forward piece.
+PIECED_WEIGHTS = ("intermediate_kernel", "intermediate_bias", "ffn_output_kernel")
 # Added to the scores of padding keys: softmax gives them exactly zero weight in float32.
 MASKED_SCORE = -1e9
 
@@ -49,6 +62,8 @@ class FusedEncoder(tf.Module):
             are copied (later training does not change this module).
         head: optional `ReplacedTokenDetectionHead`, whose per-token logits
             the call then returns too.
+        ffn_pieces: how many pieces each feed-forward kernel is cut into;
+            default `default_ffn_pieces` of the encoder's widths.
 
     `forward(token_ids, segment_ids, padding_mask)` (int32 `[batch, length]`)
     returns float32 `sequence_output` `[batch, length, hidden]`,
@@ -67,7 +82,7 @@ class FusedEncoder(tf.Module):
     ```
     """
 
-    def __init__(self, encoder, head=None):
+    def __init__(self, encoder, head=None, ffn_pieces=None):
         super().__init__(name="fused_encoder")
         if not self.supports(encoder):
             raise ValueError(
@@ -78,6 +93,7 @@ class FusedEncoder(tf.Module):
         self.hidden_dim = int(encoder.hidden_dim)
         self.head_dim = self.hidden_dim // self.num_heads
         self.activation = encoder.activation
+        self.ffn_pieces = ffn_pieces or self.default_ffn_pieces(self.hidden_dim, int(encoder.intermediate_dim))
         embedding = encoder.embedding
         # The weights are variables of this module, not graph constants: the model server specialises a function
         # per call site, and constants would be copied into every specialisation (the small model's server grew
@@ -88,7 +104,16 @@ class FusedEncoder(tf.Module):
         self.embedding_norm = self._layer_norm(embedding.layer_norm)
         projection = encoder.embeddings_projection
         self.projection = self._dense(projection) if projection is not None else None
-        self.layers = [self._transformer_layer(layer) for layer in encoder.transformer_layers]
+        # Each kind of layer weight stacked over the layers, `[layers, ...]`: 12 variables instead of 144. Every
+        # variable a call reads is a handle passed through each conditional and function call around it (four
+        # cheap ops each, ~600 for separate variables); one read and one unstack, which shares the buffer, give
+        # every layer its slice.
+        per_layer = [self._transformer_layer(layer) for layer in encoder.transformer_layers]
+        self.num_layers = len(per_layer)
+        self.layer_weights = {
+            name: _variable((np.concatenate if name in PIECED_WEIGHTS else np.stack)([w[name] for w in per_layer]))
+            for name in per_layer[0]
+        }
         self.pooler = self._dense(encoder.pooled_dense) if encoder.pooled_dense is not None else None
         self.head = None
         if head is not None:
@@ -102,6 +127,22 @@ class FusedEncoder(tf.Module):
         self.forward = tf.function(
             self.__call__, input_signature=[ids] * 3, experimental_attributes={"_noinline": True}
         ).get_concrete_function()
+
+    @staticmethod
+    def default_ffn_pieces(hidden_dim, intermediate_dim):
+        """How many pieces each feed-forward kernel is cut into: the fewest of at most `FFN_PIECE_BYTES` each,
+        or 1 when that takes more than `MAX_FFN_PIECES` (large models gain from two threads anyway).
+
+        Example:
+        ```python
+        FusedEncoder.default_ffn_pieces(256, 1024)  # 2: ELECTRA-Small's 1 MB kernels in two halves
+        FusedEncoder.default_ffn_pieces(768, 3072)  # 1: ELECTRA-Base's are too large to fit in any case
+        ```
+        """
+        pieces = -(-4 * hidden_dim * intermediate_dim // FFN_PIECE_BYTES)
+        if pieces > MAX_FFN_PIECES or intermediate_dim % pieces:
+            return 1
+        return max(pieces, 1)
 
     @staticmethod
     def supports(encoder):
@@ -128,6 +169,7 @@ class FusedEncoder(tf.Module):
         return (_variable(layer.gamma), _variable(layer.beta))
 
     def _transformer_layer(self, layer):
+        """One layer's weights as arrays, rearranged for `_transformer_block`."""
         attention = layer._self_attention_layer
         hidden = self.hidden_dim
         scale = np.float32(1.0 / np.sqrt(self.head_dim))
@@ -144,20 +186,29 @@ class FusedEncoder(tf.Module):
         # broadcast batched matmul of `[batch, 1, length, hidden]` tokens gives every head's q, k and v.
         qkv_kernel = np.concatenate([kernel(query, scale), kernel(key), kernel(value)], axis=1)
         qkv_bias = np.concatenate([bias(query, scale), bias(key), bias(value)])
+        attention_norm = layer._self_attention_layer_norm
+        ffn_norm = layer._feedforward_layer_norm
+        intermediate = layer._feedforward_intermediate_dense
+        ffn_output = layer._feedforward_output_dense
+        pieces = self.ffn_pieces
+        intermediate_kernel = _numpy(intermediate.kernel)
+        width = intermediate_kernel.shape[1] // pieces
         return {
-            "qkv": (
-                _variable(qkv_kernel.reshape(hidden, 3 * heads, head_dim).transpose(1, 0, 2)[None]),
-                _variable(qkv_bias.reshape(1, 3 * heads, 1, head_dim)),
-            ),
+            "qkv_kernel": qkv_kernel.reshape(hidden, 3 * heads, head_dim).transpose(1, 0, 2)[None],
+            "qkv_bias": qkv_bias.reshape(1, 3 * heads, 1, head_dim),
             # `[1, heads, head_dim, hidden]`: each head's share of the output projection, summed over heads.
-            "output": (
-                _variable(_numpy(attention._output_dense.kernel).reshape(heads, head_dim, hidden)[None]),
-                _variable(attention._output_dense.bias),
-            ),
-            "attention_norm": self._layer_norm(layer._self_attention_layer_norm),
-            "intermediate": self._dense(layer._feedforward_intermediate_dense),
-            "ffn_output": self._dense(layer._feedforward_output_dense),
-            "ffn_norm": self._layer_norm(layer._feedforward_layer_norm),
+            "output_kernel": _numpy(attention._output_dense.kernel).reshape(heads, head_dim, hidden)[None],
+            "output_bias": _numpy(attention._output_dense.bias),
+            "attention_gamma": _numpy(attention_norm.gamma),
+            "attention_beta": _numpy(attention_norm.beta),
+            # `[pieces, hidden, width]`, `[pieces, width]` and `[pieces, width, hidden]`: the intermediate units
+            # in `pieces` groups, each group's outputs projected on their own and the projections summed.
+            "intermediate_kernel": intermediate_kernel.reshape(self.hidden_dim, pieces, width).transpose(1, 0, 2),
+            "intermediate_bias": _numpy(intermediate.bias).reshape(pieces, width),
+            "ffn_output_kernel": _numpy(ffn_output.kernel).reshape(pieces, width, self.hidden_dim),
+            "ffn_output_bias": _numpy(ffn_output.bias),
+            "ffn_gamma": _numpy(ffn_norm.gamma),
+            "ffn_beta": _numpy(ffn_norm.beta),
         }
 
     @staticmethod
@@ -196,7 +247,16 @@ class FusedEncoder(tf.Module):
         # [batch, 1, 1, length]: one additive bias for every layer and head.
         mask_bias = (1.0 - tf.cast(padding_mask, tf.float32)[:, None, None, :]) * MASKED_SCORE
         tokens_shape = tf.stack([batch, 1, length, self.hidden_dim])
-        for layer in self.layers:
+        layers = [{} for _ in range(self.num_layers)]
+        for name, weight in self.layer_weights.items():
+            if name in PIECED_WEIGHTS:
+                pieces = tf.unstack(weight, num=self.num_layers * self.ffn_pieces)
+                for index, layer in enumerate(layers):
+                    layer[name] = pieces[index * self.ffn_pieces:(index + 1) * self.ffn_pieces]
+            else:
+                for layer, value in zip(layers, tf.unstack(weight, num=self.num_layers)):
+                    layer[name] = value
+        for layer in layers:
             x = self._transformer_block(x, layer, tokens_shape, mask_bias)
         sequence = tf.reshape(x, tf.stack([batch, length, self.hidden_dim]))
         outputs = {"sequence_output": sequence}
@@ -215,18 +275,18 @@ class FusedEncoder(tf.Module):
     def _transformer_block(self, x, layer, tokens_shape, mask_bias):
         # No transposes: oneDNN's took ~60 us each on a short request. q, k and v come out `[batch, heads, length,
         # head_dim]` from one broadcast matmul, and the heads' outputs are projected and summed.
-        qkv_kernel, qkv_bias = layer["qkv"]
-        query, key, value = tf.split(tf.matmul(tf.reshape(x, tokens_shape), qkv_kernel) + qkv_bias, 3, axis=1)
+        qkv = tf.matmul(tf.reshape(x, tokens_shape), layer["qkv_kernel"]) + layer["qkv_bias"]
+        query, key, value = tf.split(qkv, 3, axis=1)
         scores = tf.matmul(query, key, transpose_b=True) + mask_bias
-        # Softmax in elementwise ops, for the same reason as the LayerNorm.
-        exps = tf.exp(scores - tf.reduce_max(scores, axis=-1, keepdims=True))
-        context = tf.matmul(exps / tf.reduce_sum(exps, axis=-1, keepdims=True), value)
-        output_kernel, output_bias = layer["output"]
-        attended = tf.reshape(tf.reduce_sum(tf.matmul(context, output_kernel), axis=1), [-1, self.hidden_dim])
-        attended = attended + output_bias
-        x = self._normalize(x + attended, layer["attention_norm"])
-        intermediate = self._gelu(
-            tf.nn.bias_add(tf.matmul(x, layer["intermediate"][0]), layer["intermediate"][1]), self.activation
-        )
-        ffn = tf.nn.bias_add(tf.matmul(intermediate, layer["ffn_output"][0]), layer["ffn_output"][1])
-        return self._normalize(x + ffn, layer["ffn_norm"])
+        context = tf.matmul(tf.nn.softmax(scores), value)
+        attended = tf.reshape(tf.reduce_sum(tf.matmul(context, layer["output_kernel"]), axis=1), [-1, self.hidden_dim])
+        attended = attended + layer["output_bias"]
+        x = self._normalize(x + attended, (layer["attention_gamma"], layer["attention_beta"]))
+        ffn = x
+        pieces = zip(layer["intermediate_kernel"], layer["intermediate_bias"], layer["ffn_output_kernel"])
+        for index, (kernel, bias, output_kernel) in enumerate(pieces):
+            # Bias and GELU fuse into the first MatMul; the output bias into the first piece's projection.
+            intermediate = self._gelu(tf.nn.bias_add(tf.matmul(x, kernel), bias), self.activation)
+            projected = tf.matmul(intermediate, output_kernel)
+            ffn = ffn + (tf.nn.bias_add(projected, layer["ffn_output_bias"]) if index == 0 else projected)
+        return self._normalize(ffn, (layer["ffn_gamma"], layer["ffn_beta"]))

@@ -42,8 +42,9 @@ def built_pretrainer(activation, embedding_size):
     return trained_like(pretrainer)
 
 
-@pytest.mark.parametrize("activation, embedding_size", [("gelu_approximate", 16), ("gelu", 32)])
-def test_fused_outputs_equal_the_keras_models_on_every_real_token(activation, embedding_size):
+@pytest.mark.parametrize("activation, embedding_size, ffn_pieces",
+                         [("gelu_approximate", 16, None), ("gelu", 32, None), ("gelu", 32, 2), ("gelu", 16, 3)])
+def test_fused_outputs_equal_the_keras_models_on_every_real_token(activation, embedding_size, ffn_pieces):
     pretrainer = built_pretrainer(activation, embedding_size)
     rng = np.random.default_rng(0)
     token_ids = rng.integers(5, 50, size=(3, 12)).astype("int32")
@@ -57,7 +58,8 @@ def test_fused_outputs_equal_the_keras_models_on_every_real_token(activation, em
     expected = pretrainer.discriminator(inputs, training=False)
     expected_logits = keras.ops.convert_to_numpy(pretrainer.discriminator_head(expected["sequence_output"]))
 
-    fused = FusedEncoder(pretrainer.discriminator, pretrainer.discriminator_head)
+    fused = FusedEncoder(pretrainer.discriminator, pretrainer.discriminator_head, ffn_pieces=ffn_pieces)
+    assert fused.ffn_pieces == (ffn_pieces or 1)
     outputs = fused.forward(tf.constant(token_ids), tf.constant(segment_ids), tf.constant(padding_mask))
 
     real = padding_mask.astype(bool)
@@ -67,6 +69,21 @@ def test_fused_outputs_equal_the_keras_models_on_every_real_token(activation, em
     np.testing.assert_allclose(outputs["logits"].numpy()[real], expected_logits[real], atol=2e-5)
     np.testing.assert_allclose(outputs["pooled_output"].numpy(),
                                keras.ops.convert_to_numpy(expected["pooled_output"]), atol=2e-5)
+
+
+def test_layer_weights_are_stacked_and_feed_forward_kernels_cut_to_fit_a_cache():
+    pretrainer = built_pretrainer("gelu", 32)
+    fused = FusedEncoder(pretrainer.discriminator, pretrainer.discriminator_head, ffn_pieces=2)
+    # One variable per kind of layer weight, not per layer: each is a handle every call passes along.
+    assert len(fused.layer_weights) == 12
+    assert fused.layer_weights["intermediate_kernel"].shape == (2 * 2, 32, 24)  # layers * pieces
+    assert fused.layer_weights["qkv_kernel"].shape[0] == 2
+    # ELECTRA-Small's 1 MB kernels in halves (each matmul then fits TensorFlow's single-thread rule);
+    # Base's 9 MB ones would take too many pieces, and a width that does not divide stays whole.
+    assert FusedEncoder.default_ffn_pieces(256, 1024) == 2
+    assert FusedEncoder.default_ffn_pieces(128, 512) == 1
+    assert FusedEncoder.default_ffn_pieces(768, 3072) == 1
+    assert FusedEncoder.default_ffn_pieces(256, 1025) == 1
 
 
 def test_mixed_precision_keeps_the_keras_layers():
