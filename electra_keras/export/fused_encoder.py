@@ -1,15 +1,14 @@
 """The encoder's forward pass for serving, in as few TensorFlow ops as it takes.
 
 Training builds the encoder from keras-hub layers, whose graph runs about
-1,250 ops per request; at batch 1 on a CPU that per-op cost, not the
-arithmetic, sets the latency. `FusedEncoder` computes the same function
-from the same weights, rearranged at export:
+1,250 ops per request; at batch 1 on a CPU the cost of each op, and of
+waking a second thread for ops too small to share, not the arithmetic,
+sets the latency. `FusedEncoder` computes the same function from the same
+weights, rearranged at export:
 
-- one projection for query, key and value, laid out head-major so a single
-  broadcast batched matmul gives every head's q, k and v, with the
-  attention scale folded into the query's weights; each head's share of
-  the output projection is applied and the heads summed, so no transpose
-  runs (oneDNN's took ~60 us each on a short request);
+- one projection for query, key and value, with the attention scale
+  folded into the query's weights; the heads split off and joined back by
+  gathering rows, not by transposes (oneDNN's wake a second thread);
 - the token stream kept `[tokens, hidden]` between layers, so each
   feed-forward MatMul gets its bias and GELU fused in by Grappler's
   remapper; kernels over 512 KB are cut into pieces (ELECTRA-Small's in
@@ -17,14 +16,16 @@ from the same weights, rearranged at export:
   runs it on one thread: on a request's few tokens, waking the other
   threads costs more than they save;
 - the padding mask turned into an additive bias once per call, not per layer;
-- LayerNorm in plain elementwise ops, which beat the oneDNN kernel it would
-  otherwise become on a request's few tokens;
+- LayerNorm and softmax in plain elementwise ops, and the attention's
+  token-by-token products in Eigen's batched matmul, which beat the oneDNN
+  kernels they would otherwise become on a request's few tokens;
 - each kind of layer weight stacked over the layers in one variable, read
   once and unstacked (which shares its buffer): every variable a call reads
   is a handle passed through each conditional and call around the model.
 
-The small discriminator's model runs about 530 ops instead of about 1,250
-(`benchmarks/serving_latency.py` counts them). The weights are copied into
+The small discriminator's model runs about 610 ops instead of about 1,250
+(`benchmarks/serving_latency.py` counts them), none of which wakes a second
+thread on a short request. The weights are copied into
 variables of their own when the module is built;
 `tests/export/test_fused_serving.py` checks the outputs equal the Keras
 model's within float tolerance.
@@ -181,9 +182,7 @@ class FusedEncoder(tf.Module):
             return _numpy(dense.bias).reshape(hidden) * factor
 
         query, key, value = attention._query_dense, attention._key_dense, attention._value_dense
-        heads, head_dim = self.num_heads, self.head_dim
-        # Columns: query (pre-scaled), key, value; then head-major, `[1, 3 * heads, hidden, head_dim]`, so one
-        # broadcast batched matmul of `[batch, 1, length, hidden]` tokens gives every head's q, k and v.
+        # `[hidden, 3 * hidden]`, columns query (the attention scale folded in), key, value, each head by head.
         qkv_kernel = np.concatenate([kernel(query, scale), kernel(key), kernel(value)], axis=1)
         qkv_bias = np.concatenate([bias(query, scale), bias(key), bias(value)])
         attention_norm = layer._self_attention_layer_norm
@@ -194,10 +193,9 @@ class FusedEncoder(tf.Module):
         intermediate_kernel = _numpy(intermediate.kernel)
         width = intermediate_kernel.shape[1] // pieces
         return {
-            "qkv_kernel": qkv_kernel.reshape(hidden, 3 * heads, head_dim).transpose(1, 0, 2)[None],
-            "qkv_bias": qkv_bias.reshape(1, 3 * heads, 1, head_dim),
-            # `[1, heads, head_dim, hidden]`: each head's share of the output projection, summed over heads.
-            "output_kernel": _numpy(attention._output_dense.kernel).reshape(heads, head_dim, hidden)[None],
+            "qkv_kernel": qkv_kernel,
+            "qkv_bias": qkv_bias,
+            "output_kernel": _numpy(attention._output_dense.kernel).reshape(hidden, hidden),
             "output_bias": _numpy(attention._output_dense.bias),
             "attention_gamma": _numpy(attention_norm.gamma),
             "attention_beta": _numpy(attention_norm.beta),
@@ -246,7 +244,7 @@ class FusedEncoder(tf.Module):
             x = tf.nn.bias_add(tf.matmul(x, self.projection[0]), self.projection[1])
         # [batch, 1, 1, length]: one additive bias for every layer and head.
         mask_bias = (1.0 - tf.cast(padding_mask, tf.float32)[:, None, None, :]) * MASKED_SCORE
-        tokens_shape = tf.stack([batch, 1, length, self.hidden_dim])
+        heads = self._head_layout(batch, length)
         layers = [{} for _ in range(self.num_layers)]
         for name, weight in self.layer_weights.items():
             if name in PIECED_WEIGHTS:
@@ -257,7 +255,7 @@ class FusedEncoder(tf.Module):
                 for layer, value in zip(layers, tf.unstack(weight, num=self.num_layers)):
                     layer[name] = value
         for layer in layers:
-            x = self._transformer_block(x, layer, tokens_shape, mask_bias)
+            x = self._transformer_block(x, layer, heads, mask_bias)
         sequence = tf.reshape(x, tf.stack([batch, length, self.hidden_dim]))
         outputs = {"sequence_output": sequence}
         if self.pooler is not None:
@@ -272,15 +270,39 @@ class FusedEncoder(tf.Module):
             outputs["logits"] = tf.reshape(logits, tf.stack([batch, length]))
         return outputs
 
-    def _transformer_block(self, x, layer, tokens_shape, mask_bias):
-        # No transposes: oneDNN's took ~60 us each on a short request. q, k and v come out `[batch, heads, length,
-        # head_dim]` from one broadcast matmul, and the heads' outputs are projected and summed.
-        qkv = tf.matmul(tf.reshape(x, tokens_shape), layer["qkv_kernel"]) + layer["qkv_bias"]
+    def _head_layout(self, batch, length):
+        """Shapes and row orders that move the `[tokens, 3 * hidden]` projections to `[batch, 3 * heads, length,
+        head_dim]` and the heads' context back, computed once per call for every layer.
+
+        The moves are gathers of rows: oneDNN's transpose wakes a second thread (~27 us at 16 tokens), a gather
+        along one axis runs inline (~1 us).
+        """
+        heads, positions = self.num_heads, tf.range(length)
+        return {
+            "rows": tf.stack([batch, length * 3 * heads, self.head_dim]),
+            # Row `position * 3 heads + head` of each text goes to `head * length + position`.
+            "to_heads": tf.reshape(positions[None, :] * (3 * heads) + tf.range(3 * heads)[:, None], [-1]),
+            "heads": tf.stack([batch, 3 * heads, length, self.head_dim]),
+            "context_rows": tf.stack([batch, heads * length, self.head_dim]),
+            "from_heads": tf.reshape(positions[:, None] + tf.range(heads)[None, :] * length, [-1]),
+        }
+
+    def _transformer_block(self, x, layer, heads, mask_bias):
+        # Every MatMul with a weight is a 2-D `[tokens, in] x [in, out]` with its bias fused: small enough, it runs
+        # on one thread, which a batched matmul does not.
+        qkv = tf.nn.bias_add(tf.matmul(x, layer["qkv_kernel"]), layer["qkv_bias"])
+        qkv = tf.reshape(tf.gather(tf.reshape(qkv, heads["rows"]), heads["to_heads"], axis=1), heads["heads"])
         query, key, value = tf.split(qkv, 3, axis=1)
-        scores = tf.matmul(query, key, transpose_b=True) + mask_bias
-        context = tf.matmul(tf.nn.softmax(scores), value)
-        attended = tf.reshape(tf.reduce_sum(tf.matmul(context, layer["output_kernel"]), axis=1), [-1, self.hidden_dim])
-        attended = attended + layer["output_bias"]
+        # The two products of a request's tokens with each other are tiny; Eigen's BatchMatMulV3 runs them
+        # inline, where oneDNN's BatchMatMulV2 always wakes a second thread (~20 us each at 16 tokens).
+        scores = tf.raw_ops.BatchMatMulV3(x=query, y=key, Tout=tf.float32, adj_y=True) + mask_bias
+        # Softmax in elementwise ops, for the same reason as the LayerNorm (oneDNN's took ~35 us).
+        exps = tf.exp(scores - tf.reduce_max(scores, axis=-1, keepdims=True))
+        weights = exps / tf.reduce_sum(exps, axis=-1, keepdims=True)
+        context = tf.raw_ops.BatchMatMulV3(x=weights, y=value, Tout=tf.float32)
+        context = tf.gather(tf.reshape(context, heads["context_rows"]), heads["from_heads"], axis=1)
+        attended = tf.nn.bias_add(tf.matmul(tf.reshape(context, [-1, self.hidden_dim]), layer["output_kernel"]),
+                                  layer["output_bias"])
         x = self._normalize(x + attended, (layer["attention_gamma"], layer["attention_beta"]))
         ffn = x
         pieces = zip(layer["intermediate_kernel"], layer["intermediate_bias"], layer["ffn_output_kernel"])
