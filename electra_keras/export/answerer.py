@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from electra_keras.data.offsets import OffsetTokenizer
 from electra_keras.data.tokenizer import load_vocabulary
+from electra_keras.export.fused_encoder import fused_task_model
 from electra_keras.export.request_limits import ANSWERER_MAX_REQUEST_CHARACTERS
 from electra_keras.export.request_limits import RequestLimits
 from electra_keras.export.savedmodel import write_saved_model
@@ -42,6 +43,8 @@ class AnswererServingModule(tf.Module):
         request_limits: a `RequestLimits` (or a dict of its arguments) for
             `question` and `context` each; default 64 texts, 10,000 characters each, 20,000 in all
             (a window every `doc_stride` tokens of context is a model row).
+        fused: bool, run the encoder as a `FusedEncoder` where it can, as in
+            `DiscriminatorServingModule`.
 
     Example:
     ```python
@@ -52,7 +55,7 @@ class AnswererServingModule(tf.Module):
 
     def __init__(self, reader, vocabulary, sequence_length, max_question_tokens=64, doc_stride=128,
                  max_answer_length=30, null_threshold=None, lowercase=False, strip_accents=None, n_best=20,
-                 tokenize_chinese_chars=True, request_limits=None):
+                 tokenize_chinese_chars=True, request_limits=None, fused=True):
         super().__init__()
         self.request_limits = RequestLimits.of(request_limits, max_request_characters=ANSWERER_MAX_REQUEST_CHARACTERS)
         if not isinstance(vocabulary, (list, tuple)):
@@ -61,6 +64,7 @@ class AnswererServingModule(tf.Module):
             raise ValueError(f"sequence_length {sequence_length} leaves no room for a context after "
                              f"{max_question_tokens} question tokens")
         self.reader = reader
+        self.fused = fused_task_model(reader, fused)
         self.sequence_length = sequence_length
         self.max_question_tokens = max_question_tokens
         self.doc_stride = doc_stride
@@ -76,7 +80,7 @@ class AnswererServingModule(tf.Module):
 
     @property
     def resources(self):
-        return (self.reader,)
+        return (self.reader,) if self.fused is None else self.fused.resources
 
     def windows(self, question, context):
         """Model inputs of every window and, per window, its question, context start and length."""
@@ -118,7 +122,8 @@ class AnswererServingModule(tf.Module):
         with tf.control_dependencies([same_batch]):
             question, context = tf.identity(question), tf.identity(context)
         inputs, layout = self.windows(question, context)
-        outputs = self.reader(inputs, training=False)
+        with tf.name_scope("model"):  # names this part in op counts
+            outputs = self.reader(inputs, training=False) if self.fused is None else self.fused(inputs)
         start_logits = tf.cast(outputs["start_logits"], tf.float32)
         end_logits = tf.cast(outputs["end_logits"], tf.float32)
 
@@ -173,11 +178,12 @@ class AnswererServingModule(tf.Module):
 
 def export_answerer(reader, export_dir, vocabulary, sequence_length, max_question_tokens=64, doc_stride=128,
                     max_answer_length=30, null_threshold=None, lowercase=False, strip_accents=None,
-                    warmup_pairs=None, n_best=20, tokenize_chinese_chars=True, request_limits=None):
+                    warmup_pairs=None, n_best=20, tokenize_chinese_chars=True, request_limits=None, fused=True):
     """Writes a fine-tuned question answerer as a SavedModel with the `answer` signature, atomically.
 
     `request_limits` (a `RequestLimits` or a dict of its arguments) is the
-    largest request served, for questions and contexts each.
+    largest request served, for questions and contexts each; `fused=False`
+    serves the Keras layers rather than a `FusedEncoder`.
 
     Example:
     ```python
@@ -188,7 +194,7 @@ def export_answerer(reader, export_dir, vocabulary, sequence_length, max_questio
     """
     module = AnswererServingModule(reader, vocabulary, sequence_length, max_question_tokens, doc_stride,
                                    max_answer_length, null_threshold, lowercase, strip_accents, n_best,
-                                   tokenize_chinese_chars, request_limits)
+                                   tokenize_chinese_chars, request_limits, fused)
     module.answer(tf.constant(["built"]), tf.constant(["built too"]))
     pairs = list(warmup_pairs or [("What is detected?", "ELECTRA detects replaced tokens."),
                                   ("무엇을 설정합니까?", "대화 상자에서 콘트롤의 속성을 설정할 수 있습니다.")])

@@ -18,6 +18,7 @@ threshold) beside `classes`.
 
 import tensorflow as tf
 
+from electra_keras.export.fused_encoder import fused_task_model
 from electra_keras.export.length_buckets import LengthBuckets
 from electra_keras.export.savedmodel import DEFAULT_WARMUP_TEXTS
 from electra_keras.export.savedmodel import write_saved_model
@@ -37,6 +38,8 @@ class ClassifierServingModule(tf.Module):
         lowercase, strip_accents, tokenize_chinese_chars: BERT's tokenizer settings, as in training.
         length_buckets: a `LengthBuckets`, as in `DiscriminatorServingModule`.
         request_limits: a `RequestLimits`, as in `DiscriminatorServingModule`.
+        fused: bool, run the encoder as a `FusedEncoder` where it can (a
+            float32 `ElectraTextClassifier` or `ElectraClassifier`, no XLA).
 
     Example:
     ```python
@@ -47,7 +50,7 @@ class ClassifierServingModule(tf.Module):
 
     def __init__(self, classifier, vocabulary, sequence_length, labels, pair=False,
                  lowercase=False, strip_accents=None, length_buckets=None, tokenize_chinese_chars=True,
-                 request_limits=None):
+                 request_limits=None, fused=True):
         super().__init__()
         self.length_buckets = LengthBuckets.for_length(length_buckets, sequence_length)
         outputs = classifier.outputs[0].shape[-1]
@@ -56,6 +59,7 @@ class ClassifierServingModule(tf.Module):
         if labels is None and outputs != 1:
             raise ValueError(f"labels are needed for a classifier of {outputs} outputs")
         self.classifier = classifier
+        self.fused = fused_task_model(classifier, fused, self.length_buckets)
         self.labels = None if labels is None else tf.constant([str(label) for label in labels])
         self.pair = pair
         self.multi_label = bool(getattr(classifier, "multi_label", False))
@@ -85,15 +89,20 @@ class ClassifierServingModule(tf.Module):
 
     @property
     def resources(self):
-        return (self.classifier, *self.text_encoder.resources)
+        model = (self.classifier,) if self.fused is None else self.fused.resources
+        return (*model, *self.text_encoder.resources)
 
     def logits(self, text, text_pair=None):
         """float32 logits of a batch of texts (or pairs)."""
         inputs = self.text_encoder.encode(text, text_pair if self.pair else None)
         _, per_row = self.length_buckets.run(
-            lambda group: ({}, {"logits": tf.cast(self.classifier(group, training=False), tf.float32)}), inputs
+            lambda group: ({}, {"logits": tf.cast(self._model(group), tf.float32)}), inputs
         )
         return per_row["logits"]
+
+    def _model(self, inputs):
+        with tf.name_scope("model"):  # names this part in op counts
+            return self.classifier(inputs, training=False) if self.fused is None else self.fused(inputs)
 
     def _scores(self, logits):
         return tf.sigmoid(logits) if self.multi_label else tf.nn.softmax(logits)
@@ -140,7 +149,7 @@ class ClassifierServingModule(tf.Module):
 
 def export_classifier(classifier, export_dir, vocabulary, sequence_length, labels, pair=False,
                       lowercase=False, strip_accents=None, warmup_texts=None, length_buckets=None,
-                      tokenize_chinese_chars=True, request_limits=None):
+                      tokenize_chinese_chars=True, request_limits=None, fused=True):
     """Writes a fine-tuned classifier (or regressor) as a SavedModel, atomically.
 
     Args:
@@ -151,6 +160,8 @@ def export_classifier(classifier, export_dir, vocabulary, sequence_length, label
         length_buckets: a `LengthBuckets`; see `ClassifierServingModule`.
         request_limits: a `RequestLimits` (or a dict of its arguments);
             default 64 texts, 10,000 characters each, 100,000 in all.
+        fused: serve the encoder as a `FusedEncoder` where it can (see
+            `ClassifierServingModule`); False keeps the Keras layers.
 
     Example:
     ```python
@@ -163,7 +174,7 @@ def export_classifier(classifier, export_dir, vocabulary, sequence_length, label
     """
     module = ClassifierServingModule(
         classifier, vocabulary, sequence_length, labels, pair, lowercase, strip_accents, length_buckets,
-        tokenize_chinese_chars, request_limits,
+        tokenize_chinese_chars, request_limits, fused,
     )
     module.logits(tf.constant(["built"]), tf.constant(["too"]))  # builds tokenizer and packer
     texts = list(warmup_texts or DEFAULT_WARMUP_TEXTS)

@@ -51,6 +51,22 @@ def _variable(value):
     return tf.Variable(_numpy(value), trainable=False)
 
 
+def _activation(encoder):
+    """The feed-forward activation's name; keras-hub's `ElectraBackbone` always uses the tanh-approximate gelu."""
+    return getattr(encoder, "activation", "gelu_approximate")
+
+
+def _embedding_layers(encoder):
+    """`(token, position, segment, layer norm, projection or None)` embedding layers of an `ElectraEncoder` or a
+    keras-hub `ElectraBackbone`."""
+    if hasattr(encoder, "embedding"):
+        embedding = encoder.embedding
+        return (embedding.token_embedding, embedding.position_embedding, embedding.segment_embedding,
+                embedding.layer_norm, encoder.embeddings_projection)
+    return (encoder.token_embedding, encoder.position_embedding, encoder.segment_embedding,
+            encoder.embeddings_layer_norm, getattr(encoder, "embeddings_projection", None))
+
+
 def _numpy(variable):
     return np.asarray(variable.numpy() if hasattr(variable, "numpy") else variable, dtype=np.float32)
 
@@ -93,17 +109,16 @@ class FusedEncoder(tf.Module):
         self.num_heads = int(encoder.num_heads)
         self.hidden_dim = int(encoder.hidden_dim)
         self.head_dim = self.hidden_dim // self.num_heads
-        self.activation = encoder.activation
+        self.activation = _activation(encoder)
         self.ffn_pieces = ffn_pieces or self.default_ffn_pieces(self.hidden_dim, int(encoder.intermediate_dim))
-        embedding = encoder.embedding
+        token, position, segment, norm, projection = _embedding_layers(encoder)
         # The weights are variables of this module, not graph constants: the model server specialises a function
         # per call site, and constants would be copied into every specialisation (the small model's server grew
         # by 1.3 GB).
-        self.word_embeddings = _variable(embedding.token_embedding.embeddings)
-        self.position_embeddings = _variable(embedding.position_embedding.position_embeddings)
-        self.segment_embeddings = _variable(embedding.segment_embedding.embeddings)
-        self.embedding_norm = self._layer_norm(embedding.layer_norm)
-        projection = encoder.embeddings_projection
+        self.word_embeddings = _variable(token.embeddings)
+        self.position_embeddings = _variable(position.position_embeddings)
+        self.segment_embeddings = _variable(segment.embeddings)
+        self.embedding_norm = self._layer_norm(norm)
         self.projection = self._dense(projection) if projection is not None else None
         # Each kind of layer weight stacked over the layers, `[layers, ...]`: 12 variables instead of 144. Every
         # variable a call reads is a handle passed through each conditional and function call around it (four
@@ -115,7 +130,8 @@ class FusedEncoder(tf.Module):
             name: _variable((np.concatenate if name in PIECED_WEIGHTS else np.stack)([w[name] for w in per_layer]))
             for name in per_layer[0]
         }
-        self.pooler = self._dense(encoder.pooled_dense) if encoder.pooled_dense is not None else None
+        pooler = getattr(encoder, "pooled_dense", None)
+        self.pooler = self._dense(pooler) if pooler is not None else None
         self.head = None
         if head is not None:
             self.head = {
@@ -147,19 +163,22 @@ class FusedEncoder(tf.Module):
 
     @staticmethod
     def supports(encoder):
-        """Whether `encoder` is an `ElectraEncoder` this module computes exactly (float32, post-LN, gelu).
+        """Whether `encoder` is an `ElectraEncoder` or keras-hub `ElectraBackbone` this module computes exactly
+        (float32, post-LN, gelu).
 
         Example:
         ```python
         FusedEncoder.supports(pretrainer.discriminator)  # True in float32
         ```
         """
+        import keras_hub
+
         from electra_keras.models.encoder import ElectraEncoder
 
         return (
-            isinstance(encoder, ElectraEncoder)
+            isinstance(encoder, (ElectraEncoder, keras_hub.models.ElectraBackbone))
             and encoder.compute_dtype == "float32"
-            and encoder.activation in ("gelu_approximate", "gelu")
+            and _activation(encoder) in ("gelu_approximate", "gelu")
             and all(not layer.normalize_first for layer in encoder.transformer_layers)
         )
 
@@ -312,3 +331,106 @@ class FusedEncoder(tf.Module):
             projected = tf.matmul(intermediate, output_kernel)
             ffn = ffn + (tf.nn.bias_add(projected, layer["ffn_output_bias"]) if index == 0 else projected)
         return self._normalize(ffn, (layer["ffn_gamma"], layer["ffn_beta"]))
+
+
+class FusedTaskModel(tf.Module):
+    """A fine-tuned classifier, tagger or reader with its encoder run as a `FusedEncoder`.
+
+    The head keeps the task model's own layers (a few ops); the encoder's
+    weights are copied into the `FusedEncoder`, so an export that serves
+    this tracks `resources`, not the task model.
+
+    Args:
+        model: an `ElectraTextClassifier`, `ElectraClassifier`,
+            `ElectraTokenClassifier` or `ElectraQuestionAnswerer` whose
+            encoder `FusedEncoder.supports`.
+
+    Calling it with the model's inputs (int32 `token_ids`, `segment_ids`,
+    `padding_mask`) returns what `model(inputs, training=False)` returns,
+    within float tolerance.
+
+    Example:
+    ```python
+    if FusedTaskModel.supports(tagger):
+        logits = FusedTaskModel(tagger)(inputs)  # [batch, length, tags]
+    ```
+    """
+
+    def __init__(self, model):
+        super().__init__(name="fused_task_model")
+        encoder, self.kind = _task_parts(model)
+        if encoder is None or not FusedEncoder.supports(encoder):
+            raise ValueError(f"FusedTaskModel cannot run {type(model).__name__}'s encoder; serve the Keras model")
+        self.fused = FusedEncoder(encoder)
+        self.head_layers = [model.get_layer(name) for name in _TASK_HEADS[self.kind]]
+
+    @staticmethod
+    def supports(model):
+        """Whether `model` is a task model whose encoder `FusedEncoder` computes exactly.
+
+        Example:
+        ```python
+        FusedTaskModel.supports(classifier)  # True for a float32 fine-tuned classifier
+        ```
+        """
+        encoder, _ = _task_parts(model)
+        return encoder is not None and FusedEncoder.supports(encoder)
+
+    @property
+    def resources(self):
+        """What an `ExportArchive` must track: the fused encoder and the head layers."""
+        return (self.fused, *self.head_layers)
+
+    def __call__(self, inputs):
+        sequence = self.fused.forward(
+            tf.cast(inputs["token_ids"], tf.int32), tf.cast(inputs["segment_ids"], tf.int32),
+            tf.cast(inputs["padding_mask"], tf.int32),
+        )["sequence_output"]
+        if self.kind == "classifier":
+            dense, logits = self.head_layers
+            return logits(dense(sequence[:, 0]))
+        # Per-token heads on `[tokens, hidden]`: a 2-D MatMul, one thread on a short request.
+        shape = tf.shape(sequence)
+        per_token = self.head_layers[0](tf.reshape(sequence, [-1, self.fused.hidden_dim]))
+        per_token = tf.reshape(per_token, tf.concat([shape[:2], [-1]], axis=0))
+        if self.kind == "tagger":
+            return per_token
+        return {"start_logits": per_token[..., 0], "end_logits": per_token[..., 1]}
+
+
+def fused_task_model(model, fused=True, length_buckets=None):
+    """`FusedTaskModel(model)` where it applies, else None (serve the Keras model).
+
+    It applies when `fused` is set, the buckets do not compile with XLA (which
+    has no kernels for the oneDNN ops the fused graph becomes) and
+    `FusedTaskModel.supports(model)`.
+
+    Example:
+    ```python
+    fused = fused_task_model(classifier, length_buckets=LengthBuckets(128))
+    logits = classifier(inputs, training=False) if fused is None else fused(inputs)
+    ```
+    """
+    if not fused or getattr(length_buckets, "jit_compile", False) or not FusedTaskModel.supports(model):
+        return None
+    return FusedTaskModel(model)
+
+
+# The head layers each kind of task model applies, in order, by name.
+_TASK_HEADS = {"classifier": ("head_dense", "head_logits"), "tagger": ("head_logits",), "reader": ("qa_outputs",)}
+
+
+def _task_parts(model):
+    """`(encoder, kind)` of a task model, or `(None, None)` for a model of another kind."""
+    from electra_keras.models.task_heads import ElectraClassifier
+    from electra_keras.models.task_heads import ElectraQuestionAnswerer
+    from electra_keras.models.task_heads import ElectraTokenClassifier
+    from electra_keras.models.text_classifier import ElectraTextClassifier
+
+    if isinstance(model, ElectraTextClassifier):
+        return model.backbone, "classifier"
+    kinds = {ElectraClassifier: "classifier", ElectraTokenClassifier: "tagger", ElectraQuestionAnswerer: "reader"}
+    for model_class, kind in kinds.items():
+        if isinstance(model, model_class):
+            return model.encoder, kind
+    return None, None

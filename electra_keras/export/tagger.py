@@ -24,6 +24,7 @@ import tensorflow_text as tf_text
 
 from electra_keras.data.offsets import OffsetTokenizer
 from electra_keras.data.tokenizer import load_vocabulary
+from electra_keras.export.fused_encoder import fused_task_model
 from electra_keras.export.length_buckets import LengthBuckets
 from electra_keras.export.request_limits import RequestLimits
 from electra_keras.export.savedmodel import DEFAULT_WARMUP_TEXTS
@@ -57,6 +58,8 @@ class TaggerServingModule(tf.Module):
         lowercase, strip_accents, tokenize_chinese_chars: BERT's tokenizer settings, as in training.
         length_buckets: a `LengthBuckets`, as in `DiscriminatorServingModule`.
         request_limits: a `RequestLimits`, as in `DiscriminatorServingModule`.
+        fused: bool, run the encoder as a `FusedEncoder` where it can, as in
+            `DiscriminatorServingModule`.
 
     Example:
     ```python
@@ -66,7 +69,7 @@ class TaggerServingModule(tf.Module):
     """
 
     def __init__(self, tagger, vocabulary, sequence_length, labels, lowercase=False, strip_accents=None,
-                 length_buckets=None, tokenize_chinese_chars=True, request_limits=None):
+                 length_buckets=None, tokenize_chinese_chars=True, request_limits=None, fused=True):
         super().__init__()
         self.request_limits = RequestLimits.of(request_limits)
         self.length_buckets = LengthBuckets.for_length(length_buckets, sequence_length)
@@ -76,6 +79,7 @@ class TaggerServingModule(tf.Module):
         if len(labels) != outputs:
             raise ValueError(f"{len(labels)} labels given for a tagger of {outputs} outputs")
         self.tagger = tagger
+        self.fused = fused_task_model(tagger, fused, self.length_buckets)
         self.sequence_length = sequence_length
         self.tokenizer = OffsetTokenizer(vocabulary, lowercase, strip_accents, tokenize_chinese_chars)
         self.vocabulary = list(vocabulary)
@@ -96,7 +100,7 @@ class TaggerServingModule(tf.Module):
 
     @property
     def resources(self):
-        return (self.tagger,)
+        return (self.tagger,) if self.fused is None else self.fused.resources
 
     def encode(self, text):
         """Model inputs and each kept subword's bytes, `(inputs, starts, ends)` with ragged `starts`, `ends`."""
@@ -111,6 +115,10 @@ class TaggerServingModule(tf.Module):
         mask = tf.cast(tf.sequence_mask(framed.row_lengths(), self.sequence_length), tf.int32)
         return {"token_ids": token_ids, "segment_ids": tf.zeros_like(token_ids), "padding_mask": mask}, starts, ends
 
+    def _model(self, inputs):
+        with tf.name_scope("model"):  # names this part in op counts
+            return self.tagger(inputs, training=False) if self.fused is None else self.fused(inputs)
+
     def _tag(self, text):
         text = self.request_limits.checked("text", valid_utf8(text))
         spaced = text
@@ -118,8 +126,7 @@ class TaggerServingModule(tf.Module):
             spaced = tf.strings.regex_replace(spaced, pattern, spaces)
         inputs, starts, ends = self.encode(spaced)
         per_token, _ = self.length_buckets.run(
-            lambda group: ({"probabilities": tf.nn.softmax(tf.cast(self.tagger(group, training=False), tf.float32))},
-                           {}),
+            lambda group: ({"probabilities": tf.nn.softmax(tf.cast(self._model(group), tf.float32))}, {}),
             inputs,
         )
         probabilities = per_token["probabilities"]
@@ -188,12 +195,14 @@ def _shifted(values, first):
 
 
 def export_tagger(tagger, export_dir, vocabulary, sequence_length, labels, lowercase=False, strip_accents=None,
-                  warmup_texts=None, length_buckets=None, tokenize_chinese_chars=True, request_limits=None):
+                  warmup_texts=None, length_buckets=None, tokenize_chinese_chars=True, request_limits=None,
+                  fused=True):
     """Writes a fine-tuned tagger as a SavedModel with the `tag` signature, atomically.
 
     `length_buckets` (a `LengthBuckets`) sets the widths the model runs at;
     `request_limits` (a `RequestLimits` or a dict of its arguments) the
-    largest request served.
+    largest request served; `fused=False` serves the Keras layers rather
+    than a `FusedEncoder`.
 
     Example:
     ```python
@@ -203,7 +212,7 @@ def export_tagger(tagger, export_dir, vocabulary, sequence_length, labels, lower
     """
     module = TaggerServingModule(
         tagger, vocabulary, sequence_length, labels, lowercase, strip_accents, length_buckets, tokenize_chinese_chars,
-        request_limits,
+        request_limits, fused,
     )
     module.tag(tf.constant(["built"]))
     endpoints = {"tag": module.tag, "serving_default": module.tag}

@@ -71,6 +71,52 @@ def test_fused_outputs_equal_the_keras_models_on_every_real_token(activation, em
                                keras.ops.convert_to_numpy(expected["pooled_output"]), atol=2e-5)
 
 
+def model_inputs(batch=3, length=12, seed=0):
+    rng = np.random.default_rng(seed)
+    token_ids = rng.integers(5, 50, size=(batch, length)).astype("int32")
+    padding_mask = np.ones_like(token_ids)
+    padding_mask[1:, 7:] = 0
+    return {"token_ids": token_ids * padding_mask, "segment_ids": np.zeros_like(token_ids),
+            "padding_mask": padding_mask}
+
+
+@pytest.mark.parametrize("kind", ["text_classifier", "classifier", "tagger", "reader"])
+def test_task_models_through_the_fused_encoder_answer_as_their_keras_layers(kind):
+    from electra_keras.export.fused_encoder import FusedTaskModel
+    from electra_keras.models.task_heads import ElectraClassifier
+    from electra_keras.models.task_heads import ElectraQuestionAnswerer
+    from electra_keras.models.task_heads import ElectraTokenClassifier
+    from electra_keras.models.text_classifier import ElectraTextClassifier
+
+    encoder = built_pretrainer("gelu_approximate", 16).discriminator
+    model = {
+        "text_classifier": lambda: ElectraTextClassifier(encoder, num_classes=3),  # a keras-hub backbone
+        "classifier": lambda: ElectraClassifier(encoder, num_classes=3),
+        "tagger": lambda: ElectraTokenClassifier(encoder, num_classes=5),
+        "reader": lambda: ElectraQuestionAnswerer(encoder),
+    }[kind]()
+    trained_like(model, seed=3)
+    if kind == "text_classifier":
+        import keras_hub
+
+        assert isinstance(model.backbone, keras_hub.models.ElectraBackbone)
+    assert FusedTaskModel.supports(model)
+    inputs = model_inputs()
+    expected = keras.tree.map_structure(keras.ops.convert_to_numpy, model(inputs, training=False))
+    fused = FusedTaskModel(model)
+    answer = tf.function(fused)({name: tf.constant(value) for name, value in inputs.items()})
+    answer = keras.tree.map_structure(lambda value: value.numpy(), answer)
+    real = inputs["padding_mask"].astype(bool)
+    for name in (sorted(expected) if isinstance(expected, dict) else [None]):
+        want, got = (expected[name], answer[name]) if name else (expected, answer)
+        assert got.shape == want.shape and np.abs(want).max() > 0.05
+        if kind in ("classifier", "text_classifier"):
+            np.testing.assert_allclose(got, want, atol=2e-5)
+        else:
+            np.testing.assert_allclose(got[real], want[real], atol=2e-5)
+    assert not FusedTaskModel.supports(encoder)
+
+
 def test_layer_weights_are_stacked_and_feed_forward_kernels_cut_to_fit_a_cache():
     pretrainer = built_pretrainer("gelu", 32)
     fused = FusedEncoder(pretrainer.discriminator, pretrainer.discriminator_head, ffn_pieces=2)
@@ -142,6 +188,10 @@ def test_the_fused_export_runs_a_fraction_of_the_ops_and_saves_its_weights_once(
     # 2 layers here (fused 162 against 307 on TensorFlow 2.21, 165 against 243 on 2.16, whose Keras graph is
     # leaner); the 12-layer small discriminator runs ~665 against ~1,250 (benchmarks/README.md).
     assert 0 < model_ops["fused"] < 0.8 * model_ops["keras"]
+    # No model op that always wakes a second thread (oneDNN's batched matmul, transpose, softmax, LayerNorm;
+    # the fused graph before the gathers ran 48 _MklBatchMatMulV2 a request).
+    threaded = {"_MklBatchMatMulV2", "_MklTranspose", "_MklSoftmax", "_MklLayerNorm"}
+    assert not threaded & set(counts["fused"]["model"])
     assert sum(counts["fused"]["tokenization"].values()) > 0
     # The weights are variables, saved once; none is a graph constant, which the server would copy into every
     # function it specialises per call site.
