@@ -16,8 +16,8 @@ Workloads:
 
 Implementations (each in its own process, alternating rounds):
 - `savedmodel`: the default export (the fused serving graph of
-  `export.FusedEncoder`, buckets 16/32/64/128, each text at its own
-  bucket's width), TensorFlow's default thread pools; variants change
+  `export.FusedEncoder`, buckets 8/16/24/32/48/64/96/128, each text at its
+  own bucket's width), TensorFlow's default thread pools; variants change
   one thing each: `_keras` (the model through its Keras layers, the export
   before the fused graph), `_longest` (the batch at its longest text's bucket),
   `_intra{N}_inter{M}` (thread pools, as TF Serving's

@@ -72,11 +72,13 @@ def _numpy(variable):
 
 
 class FusedEncoder(tf.Module):
-    """An `ElectraEncoder` (and optionally its replaced-token head) as a fused serving graph.
+    """An `ElectraEncoder` or keras-hub `ElectraBackbone` (and optionally its replaced-token head) as a fused
+    serving graph.
 
     Args:
-        encoder: a built float32 `electra_keras.ElectraEncoder`; its weights
-            are copied (later training does not change this module).
+        encoder: a built float32 `electra_keras.ElectraEncoder` or
+            `keras_hub.models.ElectraBackbone`; its weights are copied (later
+            training does not change this module).
         head: optional `ReplacedTokenDetectionHead`, whose per-token logits
             the call then returns too.
         ffn_pieces: how many pieces each feed-forward kernel is cut into;
@@ -103,7 +105,8 @@ class FusedEncoder(tf.Module):
         super().__init__(name="fused_encoder")
         if not self.supports(encoder):
             raise ValueError(
-                f"FusedEncoder needs a float32 ElectraEncoder with gelu; got {type(encoder).__name__} "
+                f"FusedEncoder needs a float32 ElectraEncoder (or ElectraBackbone) with gelu; got "
+                f"{type(encoder).__name__} "
                 f"computing in {getattr(encoder, 'compute_dtype', '?')}"
             )
         self.num_heads = int(encoder.num_heads)
@@ -323,14 +326,14 @@ class FusedEncoder(tf.Module):
         attended = tf.nn.bias_add(tf.matmul(tf.reshape(context, [-1, self.hidden_dim]), layer["output_kernel"]),
                                   layer["output_bias"])
         x = self._normalize(x + attended, (layer["attention_gamma"], layer["attention_beta"]))
-        ffn = x
+        summed = x  # the residual, then each piece's share of the feed-forward output
         pieces = zip(layer["intermediate_kernel"], layer["intermediate_bias"], layer["ffn_output_kernel"])
         for index, (kernel, bias, output_kernel) in enumerate(pieces):
             # Bias and GELU fuse into the first MatMul; the output bias into the first piece's projection.
             intermediate = self._gelu(tf.nn.bias_add(tf.matmul(x, kernel), bias), self.activation)
             projected = tf.matmul(intermediate, output_kernel)
-            ffn = ffn + (tf.nn.bias_add(projected, layer["ffn_output_bias"]) if index == 0 else projected)
-        return self._normalize(ffn, (layer["ffn_gamma"], layer["ffn_beta"]))
+            summed = summed + (tf.nn.bias_add(projected, layer["ffn_output_bias"]) if index == 0 else projected)
+        return self._normalize(summed, (layer["ffn_gamma"], layer["ffn_beta"]))
 
 
 class FusedTaskModel(tf.Module):
