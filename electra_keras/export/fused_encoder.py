@@ -395,7 +395,9 @@ class FusedTaskModel(tf.Module):
         # Per-token heads on `[tokens, hidden]`: a 2-D MatMul, one thread on a short request.
         shape = tf.shape(sequence)
         per_token = self.head_layers[0](tf.reshape(sequence, [-1, self.fused.hidden_dim]))
-        per_token = tf.reshape(per_token, tf.concat([shape[:2], [-1]], axis=0))
+        units = per_token.shape[-1]  # static, as the Keras model's: the bucket code builds empty outputs from it
+        per_token = tf.reshape(per_token, tf.concat([shape[:2], [units]], axis=0))
+        per_token.set_shape([None, None, units])
         if self.kind == "tagger":
             return per_token
         return {"start_logits": per_token[..., 0], "end_logits": per_token[..., 1]}
