@@ -22,6 +22,7 @@ Implementations (each in its own process, alternating rounds):
   before the fused graph), `_longest` (the batch at its longest text's bucket),
   `_intra{N}_inter{M}` (thread pools, as TF Serving's
   `--tensorflow_intra_op_parallelism` / `--tensorflow_inter_op_parallelism`),
+  `_doubling` (the widths before the finer default: 16/32/64/128),
   `_xla` (the model compiled with XLA), `_bf16` (bfloat16 compute),
   `_fixed128` (the `padded128` row).
 - `hf_pytorch_t{N}`: `ElectraForPreTraining` + `BertTokenizerFast` over the
@@ -74,7 +75,7 @@ IMPLEMENTATIONS = {
     "savedmodel": tf_variant(),
     "savedmodel_keras": tf_variant(fused=False),
     "savedmodel_longest": tf_variant(group_by_length=False),
-    "savedmodel_fine": tf_variant(widths=[8, 16, 24, 32, 48, 64, 96, 128]),
+    "savedmodel_doubling": tf_variant(widths=[16, 32, 64, 128]),
     **{f"savedmodel_intra{intra}_inter{inter}": tf_variant(intra=intra, inter=inter)
        for intra, inter in sorted({(CPUS, 1), (1, 1), (CPUS, CPUS)})},
     "savedmodel_xla": tf_variant(jit_compile=True),

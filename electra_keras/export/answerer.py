@@ -21,11 +21,12 @@ import tensorflow as tf
 
 from electra_keras.data.offsets import OffsetTokenizer
 from electra_keras.data.tokenizer import load_vocabulary
-from electra_keras.export.fused_encoder import fused_task_model
+from electra_keras.export.fused_encoder import serving_task_model
 from electra_keras.export.request_limits import ANSWERER_MAX_REQUEST_CHARACTERS
 from electra_keras.export.request_limits import RequestLimits
 from electra_keras.export.savedmodel import write_saved_model
 from electra_keras.export.text_encoding import char_offsets
+from electra_keras.export.text_encoding import same_batch
 from electra_keras.export.text_encoding import valid_utf8
 
 _NONE = -1e9  # the score of a span that is not allowed
@@ -63,8 +64,7 @@ class AnswererServingModule(tf.Module):
         if sequence_length - max_question_tokens - 3 < 1:
             raise ValueError(f"sequence_length {sequence_length} leaves no room for a context after "
                              f"{max_question_tokens} question tokens")
-        self.reader = reader
-        self.fused = fused_task_model(reader, fused)
+        self.model = serving_task_model(reader, fused)
         self.sequence_length = sequence_length
         self.max_question_tokens = max_question_tokens
         self.doc_stride = doc_stride
@@ -80,7 +80,7 @@ class AnswererServingModule(tf.Module):
 
     @property
     def resources(self):
-        return (self.reader,) if self.fused is None else self.fused.resources
+        return self.model.resources
 
     def windows(self, question, context):
         """Model inputs of every window and, per window, its question, context start and length."""
@@ -116,14 +116,9 @@ class AnswererServingModule(tf.Module):
     def _answer(self, question, context):
         question = self.request_limits.checked("question", valid_utf8(question))
         context = self.request_limits.checked("context", valid_utf8(context))
-        same_batch = tf.debugging.assert_equal(tf.shape(question), tf.shape(context),
-                                               message="question and context need the same batch size")
-        # Checked before the windows are cut, which would otherwise fail first with a shape error.
-        with tf.control_dependencies([same_batch]):
-            question, context = tf.identity(question), tf.identity(context)
+        question, context = same_batch(question, context, "question and context need the same batch size")
         inputs, layout = self.windows(question, context)
-        with tf.name_scope("model"):  # names this part in op counts
-            outputs = self.reader(inputs, training=False) if self.fused is None else self.fused(inputs)
+        outputs = self.model(inputs)
         start_logits = tf.cast(outputs["start_logits"], tf.float32)
         end_logits = tf.cast(outputs["end_logits"], tf.float32)
 

@@ -18,7 +18,7 @@ threshold) beside `classes`.
 
 import tensorflow as tf
 
-from electra_keras.export.fused_encoder import fused_task_model
+from electra_keras.export.fused_encoder import serving_task_model
 from electra_keras.export.length_buckets import LengthBuckets
 from electra_keras.export.savedmodel import DEFAULT_WARMUP_TEXTS
 from electra_keras.export.savedmodel import write_saved_model
@@ -58,8 +58,7 @@ class ClassifierServingModule(tf.Module):
             raise ValueError(f"{len(labels)} labels given for a classifier of {outputs} outputs")
         if labels is None and outputs != 1:
             raise ValueError(f"labels are needed for a classifier of {outputs} outputs")
-        self.classifier = classifier
-        self.fused = fused_task_model(classifier, fused, self.length_buckets)
+        self.model = serving_task_model(classifier, fused, self.length_buckets)
         self.labels = None if labels is None else tf.constant([str(label) for label in labels])
         self.pair = pair
         self.multi_label = bool(getattr(classifier, "multi_label", False))
@@ -89,20 +88,15 @@ class ClassifierServingModule(tf.Module):
 
     @property
     def resources(self):
-        model = (self.classifier,) if self.fused is None else self.fused.resources
-        return (*model, *self.text_encoder.resources)
+        return (*self.model.resources, *self.text_encoder.resources)
 
     def logits(self, text, text_pair=None):
         """float32 logits of a batch of texts (or pairs)."""
         inputs = self.text_encoder.encode(text, text_pair if self.pair else None)
         _, per_row = self.length_buckets.run(
-            lambda group: ({}, {"logits": tf.cast(self._model(group), tf.float32)}), inputs
+            lambda group: ({}, {"logits": tf.cast(self.model(group), tf.float32)}), inputs
         )
         return per_row["logits"]
-
-    def _model(self, inputs):
-        with tf.name_scope("model"):  # names this part in op counts
-            return self.classifier(inputs, training=False) if self.fused is None else self.fused(inputs)
 
     def _scores(self, logits):
         return tf.sigmoid(logits) if self.multi_label else tf.nn.softmax(logits)

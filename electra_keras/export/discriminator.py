@@ -23,6 +23,7 @@ Undecodable bytes in the text are replaced, not fatal.
 import tensorflow as tf
 
 from electra_keras.export.fused_encoder import FusedEncoder
+from electra_keras.export.fused_encoder import serves_fused
 from electra_keras.export.length_buckets import LengthBuckets
 from electra_keras.export.savedmodel import write_saved_model
 from electra_keras.export.text_encoding import ServingTextEncoder
@@ -65,8 +66,7 @@ class DiscriminatorServingModule(tf.Module):
         self.discriminator = pretrainer.discriminator
         self.discriminator_head = pretrainer.discriminator_head
         self.fused = None
-        # XLA compiles the Keras graph: the fused one's oneDNN ops (from the CPU optimiser) have no XLA kernels.
-        if fused and not self.length_buckets.jit_compile and FusedEncoder.supports(self.discriminator):
+        if serves_fused(fused, self.length_buckets) and FusedEncoder.supports(self.discriminator):
             self.fused = FusedEncoder(self.discriminator, self.discriminator_head)
         self.text_encoder = ServingTextEncoder(
             vocabulary, sequence_length, lowercase, strip_accents, tokenize_chinese_chars, request_limits

@@ -385,6 +385,10 @@ class FusedTaskModel(tf.Module):
         return (self.fused, *self.head_layers)
 
     def __call__(self, inputs):
+        with tf.name_scope("model"):  # names this part, head included, in op counts
+            return self._outputs(inputs)
+
+    def _outputs(self, inputs):
         sequence = self.fused.forward(
             tf.cast(inputs["token_ids"], tf.int32), tf.cast(inputs["segment_ids"], tf.int32),
             tf.cast(inputs["padding_mask"], tf.int32),
@@ -403,22 +407,54 @@ class FusedTaskModel(tf.Module):
         return {"start_logits": per_token[..., 0], "end_logits": per_token[..., 1]}
 
 
-def fused_task_model(model, fused=True, length_buckets=None):
-    """`FusedTaskModel(model)` where it applies, else None (serve the Keras model).
-
-    It applies when `fused` is set, the buckets do not compile with XLA (which
-    has no kernels for the oneDNN ops the fused graph becomes) and
-    `FusedTaskModel.supports(model)`.
+def serves_fused(fused, length_buckets=None):
+    """Whether an export asked for the fused graph (`fused`) can have it: not when its buckets compile with XLA,
+    which has no kernels for the oneDNN ops the fused graph becomes.
 
     Example:
     ```python
-    fused = fused_task_model(classifier, length_buckets=LengthBuckets(128))
-    logits = classifier(inputs, training=False) if fused is None else fused(inputs)
+    serves_fused(True, LengthBuckets(128, jit_compile=True))  # False
     ```
     """
-    if not fused or getattr(length_buckets, "jit_compile", False) or not FusedTaskModel.supports(model):
-        return None
-    return FusedTaskModel(model)
+    return bool(fused) and not getattr(length_buckets, "jit_compile", False)
+
+
+class KerasTaskModel:
+    """A task model served through its Keras layers, with `FusedTaskModel`'s call and `resources`.
+
+    Example:
+    ```python
+    logits = KerasTaskModel(tagger)(inputs)  # tagger(inputs, training=False)
+    ```
+    """
+
+    def __init__(self, model):
+        self.model = model
+
+    @property
+    def resources(self):
+        """What an `ExportArchive` must track: the model."""
+        return (self.model,)
+
+    def __call__(self, inputs):
+        with tf.name_scope("model"):  # names this part in op counts
+            return self.model(inputs, training=False)
+
+
+def serving_task_model(model, fused=True, length_buckets=None):
+    """What an export runs a fine-tuned model through: a `FusedTaskModel` where `serves_fused` and
+    `FusedTaskModel.supports(model)`, else a `KerasTaskModel`. Both are called with the model's inputs and list
+    their `resources`.
+
+    Example:
+    ```python
+    runner = serving_task_model(classifier, length_buckets=LengthBuckets(128))
+    logits = runner(inputs)  # what classifier(inputs, training=False) returns
+    ```
+    """
+    if serves_fused(fused, length_buckets) and FusedTaskModel.supports(model):
+        return FusedTaskModel(model)
+    return KerasTaskModel(model)
 
 
 # The head layers each kind of task model applies, in order, by name.

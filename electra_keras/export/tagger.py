@@ -24,7 +24,7 @@ import tensorflow_text as tf_text
 
 from electra_keras.data.offsets import OffsetTokenizer
 from electra_keras.data.tokenizer import load_vocabulary
-from electra_keras.export.fused_encoder import fused_task_model
+from electra_keras.export.fused_encoder import serving_task_model
 from electra_keras.export.length_buckets import LengthBuckets
 from electra_keras.export.request_limits import RequestLimits
 from electra_keras.export.savedmodel import DEFAULT_WARMUP_TEXTS
@@ -78,8 +78,7 @@ class TaggerServingModule(tf.Module):
         outputs = tagger.outputs[0].shape[-1]
         if len(labels) != outputs:
             raise ValueError(f"{len(labels)} labels given for a tagger of {outputs} outputs")
-        self.tagger = tagger
-        self.fused = fused_task_model(tagger, fused, self.length_buckets)
+        self.model = serving_task_model(tagger, fused, self.length_buckets)
         self.sequence_length = sequence_length
         self.tokenizer = OffsetTokenizer(vocabulary, lowercase, strip_accents, tokenize_chinese_chars)
         self.vocabulary = list(vocabulary)
@@ -100,7 +99,7 @@ class TaggerServingModule(tf.Module):
 
     @property
     def resources(self):
-        return (self.tagger,) if self.fused is None else self.fused.resources
+        return self.model.resources
 
     def encode(self, text):
         """Model inputs and each kept subword's bytes, `(inputs, starts, ends)` with ragged `starts`, `ends`."""
@@ -115,10 +114,6 @@ class TaggerServingModule(tf.Module):
         mask = tf.cast(tf.sequence_mask(framed.row_lengths(), self.sequence_length), tf.int32)
         return {"token_ids": token_ids, "segment_ids": tf.zeros_like(token_ids), "padding_mask": mask}, starts, ends
 
-    def _model(self, inputs):
-        with tf.name_scope("model"):  # names this part in op counts
-            return self.tagger(inputs, training=False) if self.fused is None else self.fused(inputs)
-
     def _tag(self, text):
         text = self.request_limits.checked("text", valid_utf8(text))
         spaced = text
@@ -126,7 +121,7 @@ class TaggerServingModule(tf.Module):
             spaced = tf.strings.regex_replace(spaced, pattern, spaces)
         inputs, starts, ends = self.encode(spaced)
         per_token, _ = self.length_buckets.run(
-            lambda group: ({"probabilities": tf.nn.softmax(tf.cast(self._model(group), tf.float32))}, {}),
+            lambda group: ({"probabilities": tf.nn.softmax(tf.cast(self.model(group), tf.float32))}, {}),
             inputs,
         )
         probabilities = per_token["probabilities"]

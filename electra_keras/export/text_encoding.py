@@ -68,12 +68,7 @@ class ServingTextEncoder:
             if text_pair is None:
                 return self.pack(self.tokenizer.wordpiece.tokenize(text))
             text_pair = self.request_limits.checked("text_pair", valid_utf8(text_pair))
-            same_batch = tf.debugging.assert_equal(
-                tf.shape(text), tf.shape(text_pair), message="text and text_pair need the same batch size"
-            )
-            # Checked before packing, whose gather would otherwise fail first with a shape error.
-            with tf.control_dependencies([same_batch]):
-                text, text_pair = tf.identity(text), tf.identity(text_pair)
+            text, text_pair = same_batch(text, text_pair, "text and text_pair need the same batch size")
             return self.pack(self.tokenizer.wordpiece.tokenize(text), self.tokenizer.wordpiece.tokenize(text_pair))
 
     def pack(self, first, second=None):
@@ -117,6 +112,23 @@ class ServingTextEncoder:
             "segment_ids": tf.cast((column > first_sep) & (column <= second_sep), tf.int32),
             "padding_mask": tf.cast(column <= second_sep, tf.int32),
         }
+
+
+def same_batch(first, second, message):
+    """`first` and `second` (`[batch]` strings) once their batch sizes are checked equal.
+
+    The check runs before anything that reads the returned tensors, which
+    would otherwise fail first with a shape error; unequal sizes fail with
+    InvalidArgumentError naming `message`.
+
+    Example:
+    ```python
+    text, text_pair = same_batch(text, text_pair, "text and text_pair need the same batch size")
+    ```
+    """
+    check = tf.debugging.assert_equal(tf.shape(first), tf.shape(second), message=message)
+    with tf.control_dependencies([check]):
+        return tf.identity(first), tf.identity(second)
 
 
 def one_token_word(vocabulary):
